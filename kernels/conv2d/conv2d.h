@@ -1,0 +1,87 @@
+// conv2d: the contract every backend implements.
+//
+// Layouts (DESIGN.md section 3): activations NHWC, weights KRSC (out-channels, kernel rows, kernel
+// cols, in-channels), bias K. Dimensions are named as in cutlass: input N,H,W,C; filter K,R,S;
+// output N,P,Q,K with P = (H + 2*pad_h - R) / stride_h + 1 (likewise Q).
+//
+//   y[n,p,q,k] = act( bias[k] + sum_{r,s,c} x[n, p*stride_h - pad_h + r, q*stride_w - pad_w + s, c]
+//                                          * w[k,r,s,c] )          (out-of-range x reads are 0)
+//
+// FLOPs per pass (forward, backward-data, backward-weight each): 2*N*P*Q*K*R*S*C.
+//
+// Fused ReLU: forward applies max(0, .) when `relu` is true. The backward functions take the
+// forward *output* `relu_y` (nullable): when given, dy is multiplied by (relu_y > 0) as it is read,
+// which is the ReLU's backward fused into the conv's backward (no separate masked copy of dy).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/common/stream.h"
+
+namespace unet::kernels {
+
+struct Conv2dShape {
+  int N = 1, H = 1, W = 1, C = 1;  // input
+  int K = 1, R = 1, S = 1;         // filter
+  int pad_h = 0, pad_w = 0;
+  int stride_h = 1, stride_w = 1;
+  int P() const { return (H + 2 * pad_h - R) / stride_h + 1; }
+  int Q() const { return (W + 2 * pad_w - S) / stride_w + 1; }
+  int64_t x_size() const { return int64_t(N) * H * W * C; }
+  int64_t w_size() const { return int64_t(K) * R * S * C; }
+  int64_t y_size() const { return int64_t(N) * P() * Q() * K; }
+  double flops() const { return 2.0 * N * P() * Q() * K * R * S * C; }
+};
+
+// ---- CPU naive reference (conv2d_cpu_ref.cpp): plain loops, the executable spec. ----
+// Templated so gradient checks can run it in double. Instantiated for float and double.
+template <typename T>
+void conv2d_forward_ref(const Conv2dShape& s, const T* x, const T* w, const T* bias /*nullable*/,
+                        T* y, bool relu);
+template <typename T>
+void conv2d_backward_data_ref(const Conv2dShape& s, const T* dy, const T* w,
+                              const T* relu_y /*nullable*/, T* dx);
+// dw is overwritten; dbias (nullable) is overwritten with sum over n,p,q of the (masked) dy.
+template <typename T>
+void conv2d_backward_weight_ref(const Conv2dShape& s, const T* x, const T* dy,
+                                const T* relu_y /*nullable*/, T* dw, T* dbias /*nullable*/);
+
+// ---- CPU fast path (conv2d_cpu.cpp): im2col/packing + sgemm_cpu (OpenBLAS) + OpenMP. ----
+// Same semantics as the reference. Workspace is allocated internally.
+void conv2d_forward_cpu(const Conv2dShape& s, const float* x, const float* w,
+                        const float* bias /*nullable*/, float* y, bool relu);
+void conv2d_backward_data_cpu(const Conv2dShape& s, const float* dy, const float* w,
+                              const float* relu_y /*nullable*/, float* dx);
+void conv2d_backward_weight_cpu(const Conv2dShape& s, const float* x, const float* dy,
+                                const float* relu_y /*nullable*/, float* dw,
+                                float* dbias /*nullable*/);
+
+// ---- CUDA (conv2d_cuda_*.cu): numbered variants, all pointers are device pointers. ----
+enum class Conv2dVariant : int {
+  kV1Naive = 1,         // one thread per output element, direct loops (exact fp32)
+  kV2Tiled = 2,         // shared-memory tiled implicit GEMM on CUDA cores (exact fp32)
+  kV3ImplicitGemmTf32 = 3,  // implicit GEMM on tensor cores (TF32 mma), fused epilogue
+};
+constexpr int kConv2dVariantCount = 3;
+const char* conv2d_variant_name(Conv2dVariant v);  // "v1_naive", "v2_tiled", "v3_tf32"
+// True when the variant rounds inputs to TF32 (tests use the ~1e-3 tolerance for those).
+bool conv2d_variant_is_tf32(Conv2dVariant v);
+
+// Scratch bytes a call needs (0 when none). The caller passes a device buffer at least this big.
+size_t conv2d_forward_workspace_bytes(Conv2dVariant v, const Conv2dShape& s);
+size_t conv2d_backward_data_workspace_bytes(Conv2dVariant v, const Conv2dShape& s);
+size_t conv2d_backward_weight_workspace_bytes(Conv2dVariant v, const Conv2dShape& s);
+
+void conv2d_forward_cuda(Conv2dVariant v, const Conv2dShape& s, const float* x, const float* w,
+                         const float* bias, float* y, bool relu, void* workspace, Stream stream);
+void conv2d_backward_data_cuda(Conv2dVariant v, const Conv2dShape& s, const float* dy,
+                               const float* w, const float* relu_y, float* dx, void* workspace,
+                               Stream stream);
+// Deterministic in every variant: reductions over N*P*Q run in a fixed order (split-K partial sums
+// in the workspace, then a fixed-order second pass), never float atomics.
+void conv2d_backward_weight_cuda(Conv2dVariant v, const Conv2dShape& s, const float* x,
+                                 const float* dy, const float* relu_y, float* dw, float* dbias,
+                                 void* workspace, Stream stream);
+
+}  // namespace unet::kernels

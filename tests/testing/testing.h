@@ -1,0 +1,42 @@
+// Shared test helpers: seeded random data, tensor comparison with a stated tolerance, central
+// finite differences in double (the calculus oracle, DESIGN.md section 4).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace unet::testing {
+
+// Uniform values in [lo, hi), deterministic for a given seed.
+std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
+std::vector<double> random_doubles(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0);
+// Small integers in [lo, hi] stored as float: sums of their products are exact in fp32,
+// so fast paths must match the reference bit for bit.
+std::vector<float> random_small_ints(size_t n, uint64_t seed, int lo = -3, int hi = 3);
+// Distinct values (a shuffled arithmetic sequence scaled into [-1, 1)): max-pool inputs without ties.
+std::vector<float> distinct_floats(size_t n, uint64_t seed);
+
+// Passes when |got - want| <= atol + rtol * |want| element-wise; on failure reports the count of
+// bad elements, the worst index and both values. `what` names the tensor in the message.
+::testing::AssertionResult all_close(const float* got, const float* want, size_t n, float rtol,
+                                     float atol, const std::string& what = "tensor");
+::testing::AssertionResult all_close(const std::vector<float>& got, const std::vector<float>& want,
+                                     float rtol, float atol, const std::string& what = "tensor");
+// Bitwise equality (exact small-integer cases, determinism).
+::testing::AssertionResult bitwise_equal(const std::vector<float>& got,
+                                         const std::vector<float>& want,
+                                         const std::string& what = "tensor");
+
+// Central finite differences of a scalar function of `params` (changed in place and restored).
+std::vector<double> numeric_gradient(const std::function<double()>& loss, std::vector<double>& params,
+                                     double eps = 1e-6);
+// The gradient-check rule: |a - n| <= tol * max(|a|, |n|, 1) for every element.
+::testing::AssertionResult gradients_match(const std::vector<double>& analytic,
+                                           const std::vector<double>& numeric, double tol,
+                                           const std::string& what = "gradient");
+
+}  // namespace unet::testing
