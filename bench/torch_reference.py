@@ -212,6 +212,11 @@ def forward_gflop(depth, base, size, in_channels=1, out_channels=1):
     return flop / 1e9
 
 
+def state_dict_arrays(model):
+    """[(name, ndarray)] of the state dict in module order, float32 parameters, int64 counters."""
+    return [(n, v.detach().cpu().contiguous().numpy()) for n, v in model.state_dict().items()]
+
+
 def count_params(model):
     return sum(p.numel() for p in model.parameters())
 
@@ -385,7 +390,7 @@ def run_export(args):
     compute = torch.float64 if args.parity_dtype == "fp64" else torch.float32
     model = build_model(args, torch.device("cpu"), torch.float32)
     # The float32 init is the shared truth: write it before any cast so both engines start equal.
-    init = [(n, v.detach().cpu().contiguous().numpy()) for n, v in model.state_dict().items()]
+    init = state_dict_arrays(model)
     model = model.to(compute)
     x, t = random_batch(args.batch, args.size, "cpu", torch.float32, args.seed + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=args.eps)
