@@ -1,0 +1,485 @@
+// NIfTI reading through niftilib (header first, validated, then data) and writing through
+// niftilib's header conversion plus our own (gz)write into an AtomicFile temp file: niftilib's
+// writer picks compression from the file name, and the temp name ".tmp.<pid>.<n>" would defeat it.
+#include "io/nifti.h"
+
+#include <nifti2_io.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <type_traits>
+
+#include "io/atomic_file.h"
+
+namespace unet::io {
+namespace {
+
+// niftilib keeps global state (debug level, options) and is not documented as thread-safe.
+std::mutex& nifti_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+struct NimDeleter {
+  void operator()(nifti_image* nim) const { nifti_image_free(nim); }
+};
+using NimPtr = std::unique_ptr<nifti_image, NimDeleter>;
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw std::runtime_error(path + ": " + what);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string dims_text(const int64_t* dim) {
+  std::ostringstream os;
+  os << "[";
+  for (int64_t d = 0; d <= dim[0] && d < 8; ++d) os << (d ? ", " : "") << dim[d];
+  os << "]";
+  return os.str();
+}
+
+std::string datatype_name(int datatype) {
+  return std::string(nifti_datatype_string(datatype)) + " (code " + std::to_string(datatype) + ")";
+}
+
+template <typename T>
+void convert_to_float(const void* data, size_t n, double slope, double inter, bool scale,
+                      float* out) {
+  const T* src = static_cast<const T*>(data);
+  if (scale) {
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(double(src[i]) * slope + inter);
+  } else {
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(src[i]);
+  }
+}
+
+void check_file(const std::string& path) {
+  if (path.empty()) throw std::runtime_error("read_nifti: empty path; pass a .nii or .nii.gz file");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    fail(path, std::string("cannot open (") + std::strerror(errno) +
+                   "); check the path (a .nii or .nii.gz file)");
+  }
+  if (S_ISDIR(st.st_mode)) fail(path, "is a folder, not a NIfTI file; pass a .nii or .nii.gz file");
+  if (::access(path.c_str(), R_OK) != 0) {
+    fail(path, std::string("cannot be read (") + std::strerror(errno) + "); check its permissions");
+  }
+}
+
+// Everything about the header that can be wrong, checked before any data is read.
+void validate_header(const std::string& path, const nifti_image& nim,
+                     const NiftiReadOptions& options) {
+  const int64_t* dim = nim.dim;
+  if (dim[0] < 3 || dim[0] > 7) {
+    fail(path, "data is " + std::to_string(dim[0]) + "-D (dim = " + dims_text(dim) +
+                   "); a 3-D volume is needed");
+  }
+  for (int d = 1; d <= dim[0]; ++d) {
+    if (dim[d] <= 0) {
+      fail(path, "dimension " + std::to_string(d) + " is " + std::to_string(dim[d]) +
+                     " (dim = " + dims_text(dim) + "); the header is corrupt, re-export the file");
+    }
+  }
+  if (dim[0] >= 4 && dim[4] > 1) {
+    fail(path, "holds " + std::to_string(dim[4]) + " volumes (dim = " + dims_text(dim) +
+                   "); split it into 3-D volumes first (e.g. fslsplit)");
+  }
+  for (int d = 5; d <= dim[0]; ++d) {
+    if (dim[d] > 1) {
+      fail(path, "data is " + std::to_string(dim[0]) + "-D (dim = " + dims_text(dim) +
+                     "); a 3-D volume is needed");
+    }
+  }
+  switch (nim.datatype) {
+    case NIFTI_TYPE_UINT8:
+    case NIFTI_TYPE_INT16:
+    case NIFTI_TYPE_INT32:
+    case NIFTI_TYPE_FLOAT32:
+    case NIFTI_TYPE_FLOAT64:
+      break;
+    default:
+      fail(path, "unsupported datatype " + datatype_name(nim.datatype) +
+                     "; convert it to uint8, int16, int32, float32 or float64");
+  }
+  int64_t count = 1;
+  for (int d = 1; d <= 3; ++d) {
+    if (__builtin_mul_overflow(count, dim[d], &count)) count = std::numeric_limits<int64_t>::max();
+  }
+  if (count > options.max_voxels) {
+    fail(path, std::to_string(dim[1]) + "x" + std::to_string(dim[2]) + "x" +
+                   std::to_string(dim[3]) + " voxels exceed the limit of " +
+                   std::to_string(options.max_voxels) +
+                   "; the header is corrupt or the volume must be cropped first");
+  }
+  const double spacing[3] = {nim.dx, nim.dy, nim.dz};
+  for (int d = 0; d < 3; ++d) {
+    if (!std::isfinite(spacing[d]) || spacing[d] <= 0) {
+      std::ostringstream os;
+      os << "voxel spacing " << spacing[0] << " x " << spacing[1] << " x " << spacing[2]
+         << " mm is not positive; fix pixdim in the header";
+      fail(path, os.str());
+    }
+  }
+  // An uncompressed file can be checked for completeness before reading it.
+  if (!nifti_is_gzfile(nim.iname) && nim.nifti_type != NIFTI_FTYPE_ASCII) {
+    const int64_t have = nifti_get_filesize(nim.iname);
+    const int64_t need = nim.iname_offset + count * nim.nbyper;
+    if (have >= 0 && have < need) {
+      fail(path, "file is truncated: " + std::to_string(have) + " bytes, the header needs " +
+                     std::to_string(need) + "; re-export or re-download it");
+    }
+  }
+}
+
+void copy_geometry(const nifti_image& nim, NiftiGeometry* g) {
+  g->nx = nim.nx;
+  g->ny = nim.ny;
+  g->nz = nim.nz;
+  g->spacing[0] = nim.dx;
+  g->spacing[1] = nim.dy;
+  g->spacing[2] = nim.dz;
+  g->qform_code = nim.qform_code;
+  g->sform_code = nim.sform_code;
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      g->qto_xyz[r][c] = nim.qto_xyz.m[r][c];
+      g->sto_xyz[r][c] = nim.sform_code > 0 ? nim.sto_xyz.m[r][c] : (r == c ? 1.0 : 0.0);
+    }
+  }
+  g->quatern[0] = nim.quatern_b;
+  g->quatern[1] = nim.quatern_c;
+  g->quatern[2] = nim.quatern_d;
+  g->quatern[3] = nim.qoffset_x;
+  g->quatern[4] = nim.qoffset_y;
+  g->quatern[5] = nim.qoffset_z;
+  g->qfac = nim.qfac < 0 ? -1.0 : 1.0;
+  g->xyzt_units = nim.xyz_units | nim.time_units;
+}
+
+}  // namespace
+
+NiftiVolume read_nifti(const std::string& path, const NiftiReadOptions& options) {
+  check_file(path);
+  std::lock_guard<std::mutex> lock(nifti_mutex());
+  nifti_set_debug_level(0);  // niftilib prints its own complaints to stderr otherwise
+  NimPtr nim(nifti_image_read(path.c_str(), /*read_data=*/0));
+  if (!nim) {
+    fail(path,
+         "not a readable NIfTI-1/NIfTI-2 header (not NIfTI, corrupt or truncated); check "
+         "the file");
+  }
+  validate_header(path, *nim, options);
+  if (nifti_image_load(nim.get()) != 0 || nim->data == nullptr) {
+    fail(path,
+         "image data could not be read completely (truncated or corrupt file); re-export "
+         "or re-download it");
+  }
+
+  NiftiVolume volume;
+  volume.path = path;
+  volume.source_datatype = nim->datatype;
+  copy_geometry(*nim, &volume.geometry);
+  const size_t n = static_cast<size_t>(nim->nx * nim->ny * nim->nz);
+  volume.voxels.resize(n);
+  // NIfTI: scl_slope == 0 means "no scaling"; a non-finite one is treated the same (as nibabel).
+  const double slope = nim->scl_slope, inter = nim->scl_inter;
+  const bool scale =
+      slope != 0 && std::isfinite(slope) && std::isfinite(inter) && !(slope == 1 && inter == 0);
+  float* out = volume.voxels.data();
+  switch (nim->datatype) {
+    case NIFTI_TYPE_UINT8:
+      convert_to_float<uint8_t>(nim->data, n, slope, inter, scale, out);
+      break;
+    case NIFTI_TYPE_INT16:
+      convert_to_float<int16_t>(nim->data, n, slope, inter, scale, out);
+      break;
+    case NIFTI_TYPE_INT32:
+      convert_to_float<int32_t>(nim->data, n, slope, inter, scale, out);
+      break;
+    case NIFTI_TYPE_FLOAT32:
+      convert_to_float<float>(nim->data, n, slope, inter, scale, out);
+      break;
+    case NIFTI_TYPE_FLOAT64:
+      convert_to_float<double>(nim->data, n, slope, inter, scale, out);
+      break;
+  }
+  return volume;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Writing
+
+namespace {
+
+template <typename T>
+std::vector<unsigned char> pack(const std::vector<float>& voxels) {
+  std::vector<unsigned char> bytes(voxels.size() * sizeof(T));
+  T* dst = reinterpret_cast<T*>(bytes.data());
+  for (size_t i = 0; i < voxels.size(); ++i) {
+    if constexpr (std::is_integral_v<T>) {
+      const double v = voxels[i];
+      const double lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+      dst[i] = std::isnan(v) ? T(0) : static_cast<T>(std::nearbyint(std::min(std::max(v, lo), hi)));
+    } else {
+      dst[i] = static_cast<T>(voxels[i]);
+    }
+  }
+  return bytes;
+}
+
+// Writes header, the 4-byte "no extensions" marker and the data to `file` (plain or gzip).
+void write_stream(const std::string& path, const std::string& file, bool gz, const void* header,
+                  size_t header_bytes, const std::vector<unsigned char>& data) {
+  const char extender[4] = {0, 0, 0, 0};
+  if (gz) {
+    // Level 1: CT noise barely compresses at any level, masks compress well at all of them.
+    gzFile f = gzopen(file.c_str(), "wb1");
+    if (!f) fail(path, std::string("cannot create temp file (") + std::strerror(errno) + ")");
+    gzbuffer(f, 1 << 20);
+    bool ok = gzwrite(f, header, static_cast<unsigned>(header_bytes)) == int(header_bytes) &&
+              gzwrite(f, extender, 4) == 4;
+    const size_t chunk = 1 << 26;  // gzwrite takes an unsigned length
+    for (size_t off = 0; ok && off < data.size(); off += chunk) {
+      const unsigned len = static_cast<unsigned>(std::min(chunk, data.size() - off));
+      ok = gzwrite(f, data.data() + off, len) == int(len);
+    }
+    const int closed = gzclose(f);
+    if (!ok || closed != Z_OK) fail(path, "writing the compressed data failed; check free space");
+  } else {
+    std::FILE* f = std::fopen(file.c_str(), "wb");
+    if (!f) fail(path, std::string("cannot create temp file (") + std::strerror(errno) + ")");
+    bool ok = std::fwrite(header, 1, header_bytes, f) == header_bytes &&
+              std::fwrite(extender, 1, 4, f) == 4 &&
+              std::fwrite(data.data(), 1, data.size(), f) == data.size();
+    ok = (std::fclose(f) == 0) && ok;
+    if (!ok) fail(path, "writing the data failed; check free disk space");
+  }
+}
+
+}  // namespace
+
+void write_nifti(const std::string& path, const NiftiGeometry& g, const std::vector<float>& voxels,
+                 int datatype, bool nifti2) {
+  const bool gz = ends_with(path, ".nii.gz");
+  if (!gz && !ends_with(path, ".nii")) {
+    throw std::invalid_argument("write_nifti: '" + path +
+                                "' has no .nii or .nii.gz extension; add one");
+  }
+  if (g.nx <= 0 || g.ny <= 0 || g.nz <= 0) {
+    throw std::invalid_argument("write_nifti: " + path + ": dimensions " + std::to_string(g.nx) +
+                                "x" + std::to_string(g.ny) + "x" + std::to_string(g.nz) +
+                                " must all be positive");
+  }
+  const uint64_t count = uint64_t(g.nx) * uint64_t(g.ny) * uint64_t(g.nz);
+  if (count != voxels.size()) {
+    throw std::invalid_argument("write_nifti: " + path + ": geometry " + std::to_string(g.nx) +
+                                "x" + std::to_string(g.ny) + "x" + std::to_string(g.nz) +
+                                " needs " + std::to_string(count) + " voxels, got " +
+                                std::to_string(voxels.size()));
+  }
+  for (double s : g.spacing) {
+    if (!std::isfinite(s) || s <= 0) {
+      throw std::invalid_argument("write_nifti: " + path +
+                                  ": spacing must be positive and finite, got " +
+                                  std::to_string(s));
+    }
+  }
+  std::vector<unsigned char> data;
+  switch (datatype) {
+    case NIFTI_TYPE_UINT8:
+      data = pack<uint8_t>(voxels);
+      break;
+    case NIFTI_TYPE_INT16:
+      data = pack<int16_t>(voxels);
+      break;
+    case NIFTI_TYPE_INT32:
+      data = pack<int32_t>(voxels);
+      break;
+    case NIFTI_TYPE_FLOAT32:
+      data = pack<float>(voxels);
+      break;
+    case NIFTI_TYPE_FLOAT64:
+      data = pack<double>(voxels);
+      break;
+    default:
+      throw std::invalid_argument("write_nifti: " + path + ": datatype " +
+                                  std::to_string(datatype) +
+                                  " is not supported; use NIFTI_TYPE_UINT8, INT16, INT32, FLOAT32 "
+                                  "or FLOAT64");
+  }
+
+  nifti_1_header h1;
+  nifti_2_header h2;
+  {
+    std::lock_guard<std::mutex> lock(nifti_mutex());
+    nifti_set_debug_level(0);
+    const int64_t dims[8] = {3, g.nx, g.ny, g.nz, 1, 1, 1, 1};
+    NimPtr nim(nifti_make_new_nim(dims, datatype, /*data_fill=*/0));
+    if (!nim) fail(path, "niftilib could not create a header");
+    nim->dx = nim->pixdim[1] = g.spacing[0];
+    nim->dy = nim->pixdim[2] = g.spacing[1];
+    nim->dz = nim->pixdim[3] = g.spacing[2];
+    nim->qform_code = g.qform_code;
+    nim->sform_code = g.sform_code;
+    nim->quatern_b = g.quatern[0];
+    nim->quatern_c = g.quatern[1];
+    nim->quatern_d = g.quatern[2];
+    nim->qoffset_x = g.quatern[3];
+    nim->qoffset_y = g.quatern[4];
+    nim->qoffset_z = g.quatern[5];
+    nim->qfac = g.qfac < 0 ? -1.0 : 1.0;
+    for (int r = 0; r < 4; ++r) {
+      for (int c = 0; c < 4; ++c) nim->sto_xyz.m[r][c] = g.sto_xyz[r][c];
+    }
+    nim->xyz_units = g.xyzt_units & 0x07;
+    nim->time_units = g.xyzt_units & 0x38;
+    nim->scl_slope = 0;  // stored values are the values
+    nim->scl_inter = 0;
+    std::snprintf(nim->descrip, sizeof(nim->descrip), "unet_engine");
+    if (nifti2) {
+      nim->nifti_type = NIFTI_FTYPE_NIFTI2_1;
+      nim->iname_offset = sizeof(nifti_2_header) + 4;
+      if (nifti_convert_nim2n2hdr(nim.get(), &h2) != 0) {
+        fail(path, "niftilib could not build a NIfTI-2 header");
+      }
+    } else {
+      nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
+      nim->iname_offset = sizeof(nifti_1_header) + 4;
+      if (g.nx > 32767 || g.ny > 32767 || g.nz > 32767 ||
+          nifti_convert_nim2n1hdr(nim.get(), &h1) != 0) {
+        fail(path, "dimensions do not fit a NIfTI-1 header (max 32767); write NIfTI-2 instead");
+      }
+    }
+  }
+
+  AtomicFile file(path);
+  if (nifti2) {
+    write_stream(path, file.temp_path(), gz, &h2, sizeof(h2), data);
+  } else {
+    write_stream(path, file.temp_path(), gz, &h1, sizeof(h1), data);
+  }
+  file.commit();
+}
+
+// ----------------------------------------------------------------------------------------------
+// Geometry
+
+Affine voxel_to_world(const NiftiGeometry& g) {
+  Affine a{};
+  const auto& m = g.sform_code > 0 ? g.sto_xyz : g.qto_xyz;
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 4; ++c) a[r][c] = m[r][c];
+  }
+  return a;
+}
+
+bool same_grid(const NiftiGeometry& a, const NiftiGeometry& b, std::string* why) {
+  auto reason = [&](const std::string& text) {
+    if (why) *why = text;
+    return false;
+  };
+  if (a.nx != b.nx || a.ny != b.ny || a.nz != b.nz) {
+    return reason("dimensions differ: " + std::to_string(a.nx) + "x" + std::to_string(a.ny) + "x" +
+                  std::to_string(a.nz) + " vs " + std::to_string(b.nx) + "x" +
+                  std::to_string(b.ny) + "x" + std::to_string(b.nz));
+  }
+  for (int d = 0; d < 3; ++d) {
+    const double sa = a.spacing[d], sb = b.spacing[d];
+    if (std::fabs(sa - sb) > 1e-3 * std::max(std::fabs(sa), std::fabs(sb))) {
+      std::ostringstream os;
+      os << "spacing differs: " << a.spacing[0] << " x " << a.spacing[1] << " x " << a.spacing[2]
+         << " mm vs " << b.spacing[0] << " x " << b.spacing[1] << " x " << b.spacing[2] << " mm";
+      return reason(os.str());
+    }
+  }
+  // Compare where both matrices put the eight corner voxels: a tolerance in mm, whatever the
+  // grid size, and insensitive to how the matrix is stored (sform vs qform).
+  const Affine ma = voxel_to_world(a), mb = voxel_to_world(b);
+  double worst = 0;
+  int64_t worst_corner[3] = {0, 0, 0};
+  for (int c = 0; c < 8; ++c) {
+    const double ijk[3] = {(c & 1) ? double(a.nx - 1) : 0.0, (c & 2) ? double(a.ny - 1) : 0.0,
+                           (c & 4) ? double(a.nz - 1) : 0.0};
+    for (int r = 0; r < 3; ++r) {
+      const double wa = ma[r][0] * ijk[0] + ma[r][1] * ijk[1] + ma[r][2] * ijk[2] + ma[r][3];
+      const double wb = mb[r][0] * ijk[0] + mb[r][1] * ijk[1] + mb[r][2] * ijk[2] + mb[r][3];
+      const double d = std::fabs(wa - wb);
+      if (!(d <= worst)) {  // also catches NaN
+        worst = std::isnan(d) ? std::numeric_limits<double>::infinity() : d;
+        for (int k = 0; k < 3; ++k) worst_corner[k] = int64_t(ijk[k]);
+      }
+    }
+  }
+  if (worst > 1e-3) {
+    std::ostringstream os;
+    os << "voxel-to-world matrices differ: voxel (" << worst_corner[0] << ", " << worst_corner[1]
+       << ", " << worst_corner[2] << ") lands " << worst << " mm apart";
+    return reason(os.str());
+  }
+  if (why) why->clear();
+  return true;
+}
+
+NiftiGeometry make_geometry(int64_t nx, int64_t ny, int64_t nz, double sx, double sy, double sz) {
+  if (nx <= 0 || ny <= 0 || nz <= 0) {
+    throw std::invalid_argument("make_geometry: dimensions " + std::to_string(nx) + "x" +
+                                std::to_string(ny) + "x" + std::to_string(nz) +
+                                " must all be positive");
+  }
+  for (double s : {sx, sy, sz}) {
+    if (!std::isfinite(s) || s <= 0) {
+      throw std::invalid_argument("make_geometry: spacing must be positive and finite, got " +
+                                  std::to_string(s));
+    }
+  }
+  NiftiGeometry g;
+  g.nx = nx;
+  g.ny = ny;
+  g.nz = nz;
+  g.spacing[0] = sx;
+  g.spacing[1] = sy;
+  g.spacing[2] = sz;
+  // Rotation by 180 degrees about z: quaternion (a, b, c, d) = (0, 0, 0, 1), qfac = +1.
+  const double dir[3] = {-1, -1, 1};
+  const double s[3] = {sx, sy, sz};
+  const double n[3] = {double(nx), double(ny), double(nz)};
+  double offset[3];
+  for (int r = 0; r < 3; ++r) offset[r] = -dir[r] * s[r] * (n[r] - 1) / 2;
+  g.quatern[0] = 0;
+  g.quatern[1] = 0;
+  g.quatern[2] = 1;
+  g.quatern[3] = offset[0];
+  g.quatern[4] = offset[1];
+  g.quatern[5] = offset[2];
+  g.qfac = 1;
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      double v = 0;
+      if (r < 3 && c < 3 && r == c) v = dir[r] * s[r];
+      if (r < 3 && c == 3) v = offset[r];
+      if (r == 3 && c == 3) v = 1;
+      g.qto_xyz[r][c] = v;
+      g.sto_xyz[r][c] = v;
+    }
+  }
+  g.qform_code = NIFTI_XFORM_SCANNER_ANAT;
+  g.sform_code = NIFTI_XFORM_SCANNER_ANAT;
+  g.xyzt_units = NIFTI_UNITS_MM;
+  return g;
+}
+
+}  // namespace unet::io
