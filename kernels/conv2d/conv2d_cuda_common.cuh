@@ -353,7 +353,7 @@ struct FwdOut {  // y[m][n] = act(v + bias[n]): bias and ReLU fused
   bool relu;
   __device__ void store(int m, int n, float v, int) const {
     if (bias != nullptr) v += __ldg(bias + n);
-    if (relu) v = fmaxf(v, 0.0f);
+    if (relu) v = v > 0.0f ? v : 0.0f;  // as the reference: NaN and -0 become +0
     y[int64_t(m) * N + n] = v;
   }
 };

@@ -37,7 +37,7 @@ __global__ void forward_v1_kernel(Geom g, const float* __restrict__ x, const flo
     }
   }
   if (bias != nullptr) acc += bias[k];
-  if (relu) acc = fmaxf(acc, 0.0f);
+  if (relu) acc = acc > 0.0f ? acc : 0.0f;
   y[i] = acc;
 }
 
