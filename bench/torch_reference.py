@@ -33,9 +33,9 @@ import torch.nn.functional as F
 
 SEED_PARAMS = 7_759_521  # Keras model.summary() of the original notebook
 
-# ---------------------------------------------------------------------------------------------------
-# safetensors, written and read by hand (the safetensors package is not installed on these machines).
-# Layout: u64 little-endian header length N, N bytes of JSON header, then the raw little-endian data.
+# --------------------------------------------------------------------------------------------------
+# safetensors, written and read by hand (the safetensors package is not installed here).
+# Layout: u64 little-endian header length N, N bytes of JSON header, then raw little-endian data.
 # data_offsets are relative to the start of the data section.
 
 _DTYPE_TO_TAG = {
@@ -90,12 +90,13 @@ def read_safetensors(path):
     with open(path, "rb") as f:
         blob = f.read()
     if len(blob) < 8:
-        raise ValueError(f"read_safetensors: '{path}' is {len(blob)} bytes, too short for the 8-byte "
-                         "header length; is it a safetensors file?")
+        raise ValueError(f"read_safetensors: '{path}' is {len(blob)} bytes, too short for the "
+                         "8-byte header length; is it a safetensors file?")
     header_len = int.from_bytes(blob[:8], "little")
     if header_len > len(blob) - 8:
-        raise ValueError(f"read_safetensors: '{path}' declares a {header_len}-byte header but holds "
-                         f"{len(blob) - 8} bytes after the length; the file is truncated or corrupt")
+        raise ValueError(f"read_safetensors: '{path}' declares a {header_len}-byte header but "
+                         f"holds {len(blob) - 8} bytes after the length; the file is truncated or "
+                         "corrupt")
     try:
         header = json.loads(blob[8:8 + header_len].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -124,7 +125,7 @@ def read_safetensors(path):
     return out
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # The network.
 
 
@@ -195,7 +196,7 @@ class UNet(nn.Module):
 
 
 def forward_gflop(depth, base, size, in_channels=1, out_channels=1):
-    """Multiply-adds x2 of the convs, transposed convs and head for one image (pool/ReLU ignored)."""
+    """2 x multiply-adds of convs, transposed convs and head for one image (pool, ReLU ignored)."""
     flop = 0
     cin, hw = in_channels, size * size
     widths = [base * 2**level for level in range(depth)]
@@ -221,7 +222,7 @@ def count_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Loss and one training step.
 
 
@@ -236,7 +237,8 @@ def make_loss(name):
         return dice_loss
     if name == "dice_bce":
         # Equal weights; BCE is the mean over all pixels (binary_cross_entropy_with_logits default).
-        return lambda logits, t: dice_loss(logits, t) + F.binary_cross_entropy_with_logits(logits, t)
+        return lambda logits, t: (dice_loss(logits, t) +
+                                  F.binary_cross_entropy_with_logits(logits, t))
     raise ValueError(f"unknown loss '{name}': use dice or dice_bce")
 
 
@@ -270,7 +272,7 @@ def load_checkpoint(model, path):
                            f"{' '.join(line.strip() for line in first)[:600]}") from None
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Benchmark mode.
 
 
@@ -375,7 +377,7 @@ def device_name(device):
     return f"cpu ({os.cpu_count()} logical cores)"
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Parity mode.
 
 
@@ -429,7 +431,7 @@ def run_export(args):
                       "tensors_step": len(step) + len(grads) + len(after) + len(buffers)}))
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 
 def parse_args(argv):

@@ -46,4 +46,5 @@ if [[ ${#bad[@]} -gt 0 ]]; then
   echo "run scripts/format.sh to fix"
   exit 1
 fi
-echo "format_check.sh: ${#files[@]} files clang-format clean ($("$clang_format" --version | head -1))"
+version=$("$clang_format" --version | head -1)
+echo "format_check.sh: ${#files[@]} files clang-format clean ($version)"

@@ -9,8 +9,8 @@ Checks, each independent of the code path that wrote the files:
      each with p's shape.
   4. Recomputing forward + backward in float32 from the files reproduces loss and gradients
      (tolerance below: float32 vs the float64 oracle).
-  5. after_adam equals Adam's first step written out by hand: p - lr * g / (|g| + eps), because after
-     one step m_hat = g and v_hat = g^2 exactly (bias correction cancels (1 - beta)).
+  5. after_adam equals Adam's first step written out by hand: p - lr * g / (|g| + eps), because
+     after one step m_hat = g and v_hat = g^2 exactly (bias correction cancels (1 - beta)).
 Prints one line per failed check and exits 1 on any failure, 0 when all pass.
 
 Usage: /usr/bin/python3 tests/torch_parity/check_parity_files.py DIR
@@ -28,9 +28,9 @@ import torch_reference as ref  # noqa: E402
 
 # Errors are measured tensor-wise: max|a - b| / max|b| (a per-element relative error explodes on
 # values near zero, which batch norm and the sums in the gradients produce freely). A float32
-# recomputation of float64 results is ~1e-6 off by this measure at these tiny sizes; 1e-4 leaves room
-# for batch norm dividing by small standard deviations, while a wrong layout, name or formula is
-# O(1) off. With batch norm the conv biases' gradients are exactly zero in exact arithmetic (the
+# recomputation of float64 results is ~1e-6 off by this measure at these tiny sizes; 1e-4 leaves
+# room for batch norm dividing by small standard deviations, while a wrong layout, name or formula
+# is O(1) off. With batch norm the conv biases' gradients are exactly zero in exact arithmetic (the
 # norm subtracts the mean), so float32 leaves ~1e-9 of noise there: absolute errors under ABS_FLOOR
 # pass whatever the reference magnitude.
 TOL = 1e-4
@@ -115,7 +115,8 @@ def main(argv):
     for line in failures:
         print(f"FAIL {line}")
     if not failures:
-        print(f"OK {argv[1]}: all tensors present, float32 recomputation and hand-written Adam agree")
+        print(f"OK {argv[1]}: all tensors present, float32 recomputation and hand-written Adam "
+              "agree")
     return 1 if failures else 0
 
 

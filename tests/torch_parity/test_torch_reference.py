@@ -266,8 +266,9 @@ class ParityExportTest(unittest.TestCase):
         r = run_script(*TINY, "--export-init", folder)
         self.assertEqual(r.returncode, 0, r.stderr)
         for f in ("init.safetensors", "step.safetensors", "input.npy", "target.npy"):
-            with open(os.path.join(self.plain, f), "rb") as a, open(os.path.join(folder, f), "rb") as b:
-                self.assertEqual(a.read(), b.read(), f)
+            with open(os.path.join(self.plain, f), "rb") as a:
+                with open(os.path.join(folder, f), "rb") as b:
+                    self.assertEqual(a.read(), b.read(), f)
 
 
 if __name__ == "__main__":
