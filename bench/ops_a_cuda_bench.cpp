@@ -1,0 +1,239 @@
+// CUDA benchmark for the memory-bound U-Net ops: max_pool2d and concat (every variant), the
+// elementwise ops and the deterministic reductions, at the seed U-Net's shapes (256x256 input,
+// base width 32) for batch 10 and 32. Device time from CUDA events around each call (manual time);
+// GB/s = (bytes read + bytes written) / t, with the byte counts from each kernel's header.
+// A device-to-device cudaMemcpy of the same output size is the bandwidth yardstick ("memcpy" rows:
+// reads + writes counted the same way), so each row can be read as a fraction of it.
+//
+// Names: <op>/<variant>/b<N>/<HxWxC...>   e.g. max_pool2d_fwd/v2_vectorized/b10/256x256x32
+// Buffers are zero-filled (timing does not depend on the values; pooling ties then all resolve to
+// the first element, the same work as with distinct values).
+#include <benchmark/benchmark.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/common/cuda_check.h"
+#include "kernels/concat/concat.h"
+#include "kernels/elementwise/elementwise.h"
+#include "kernels/max_pool2d/max_pool2d.h"
+#include "kernels/reduce/reduce.h"
+
+namespace {
+
+using namespace unet::kernels;
+
+// Device buffers owned for one benchmark's lifetime, zero-filled.
+class Buffers {
+ public:
+  void* add(size_t bytes) {
+    void* p = nullptr;
+    UNET_CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
+    UNET_CUDA_CHECK(cudaMemset(p, 0, bytes ? bytes : 1));
+    ptrs_.push_back(p);
+    return p;
+  }
+  float* floats(int64_t n) { return static_cast<float*>(add(size_t(n) * sizeof(float))); }
+  ~Buffers() {
+    for (void* p : ptrs_) cudaFree(p);
+  }
+
+ private:
+  std::vector<void*> ptrs_;
+};
+
+// Times `call` with CUDA events on the legacy stream; reports GB/s from `bytes` per call.
+void run_timed(benchmark::State& state, double bytes, const std::function<void()>& call) {
+  cudaEvent_t start, stop;
+  UNET_CUDA_CHECK(cudaEventCreate(&start));
+  UNET_CUDA_CHECK(cudaEventCreate(&stop));
+  call();  // warm-up (first launch loads the module)
+  UNET_CUDA_CHECK(cudaDeviceSynchronize());
+  double total_s = 0;
+  for (auto _ : state) {
+    UNET_CUDA_CHECK(cudaEventRecord(start));
+    call();
+    UNET_CUDA_CHECK(cudaEventRecord(stop));
+    UNET_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    UNET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    state.SetIterationTime(ms * 1e-3);
+    total_s += ms * 1e-3;
+  }
+  UNET_CUDA_CHECK(cudaEventDestroy(start));
+  UNET_CUDA_CHECK(cudaEventDestroy(stop));
+  state.counters["GB/s"] = total_s > 0 ? bytes * double(state.iterations()) / total_s * 1e-9 : 0;
+  state.counters["MB"] = bytes * 1e-6;
+}
+
+void add(const std::string& name, std::function<void(benchmark::State&)> fn) {
+  benchmark::RegisterBenchmark(name.c_str(), fn)->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+
+std::string dims(int h, int w, int c) {
+  return std::to_string(h) + "x" + std::to_string(w) + "x" + std::to_string(c);
+}
+
+void memcpy_row(const std::string& tag, int64_t floats_out) {
+  add("memcpy/d2d/" + tag, [floats_out](benchmark::State& st) {
+    Buffers b;
+    float* src = b.floats(floats_out);
+    float* dst = b.floats(floats_out);
+    run_timed(st, 8.0 * floats_out, [&] {
+      UNET_CUDA_CHECK(
+          cudaMemcpyAsync(dst, src, floats_out * sizeof(float), cudaMemcpyDeviceToDevice, nullptr));
+    });
+  });
+}
+
+void register_all() {
+  // Encoder pooling levels: (H = W, C) of the pooled tensor.
+  const int kPool[][2] = {{256, 32}, {128, 64}, {64, 128}, {32, 256}};
+  // Decoder concat levels: (H = W, C1 = C2): transposed-conv output + skip.
+  const int kConcat[][2] = {{256, 32}, {128, 64}, {64, 128}, {32, 256}};
+  for (int N : {10, 32}) {
+    const std::string bn = "/b" + std::to_string(N) + "/";
+    for (auto& l : kPool) {
+      MaxPool2dShape s;
+      s.N = N, s.H = s.W = l[0], s.C = l[1];
+      const std::string tag = bn + dims(l[0], l[0], l[1]);
+      for (MaxPool2dVariant v : {MaxPool2dVariant::kV1Naive, MaxPool2dVariant::kV2Vectorized}) {
+        const std::string vn = max_pool2d_variant_name(v);
+        add("max_pool2d_fwd/" + vn + tag, [s, v](benchmark::State& st) {
+          Buffers b;
+          float* x = b.floats(s.x_size());
+          float* y = b.floats(s.y_size());
+          run_timed(st, 4.0 * (s.x_size() + s.y_size()),
+                    [&] { max_pool2d_forward_cuda(v, s, x, y, nullptr); });
+        });
+        add("max_pool2d_bwd/" + vn + tag, [s, v](benchmark::State& st) {
+          Buffers b;
+          float* x = b.floats(s.x_size());
+          float* dy = b.floats(s.y_size());
+          float* dx = b.floats(s.x_size());
+          run_timed(st, 4.0 * (2 * s.x_size() + s.y_size()),
+                    [&] { max_pool2d_backward_cuda(v, s, x, dy, dx, nullptr); });
+        });
+      }
+    }
+    for (auto& l : kConcat) {
+      ConcatShape s;
+      s.pixels = int64_t(N) * l[0] * l[0], s.C1 = s.C2 = l[1];
+      const std::string tag = bn + dims(l[0], l[0], l[1]) + "+" + std::to_string(l[1]);
+      for (ConcatVariant v : {ConcatVariant::kV1Naive, ConcatVariant::kV2Vectorized}) {
+        const std::string vn = concat_variant_name(v);
+        add("concat_fwd/" + vn + tag, [s, v](benchmark::State& st) {
+          Buffers b;
+          float* a = b.floats(s.pixels * s.C1);
+          float* c = b.floats(s.pixels * s.C2);
+          float* y = b.floats(s.pixels * (s.C1 + s.C2));
+          run_timed(st, 8.0 * s.pixels * (s.C1 + s.C2),
+                    [&] { concat_forward_cuda(v, s, a, c, y, nullptr); });
+        });
+        add("concat_bwd/" + vn + tag, [s, v](benchmark::State& st) {
+          Buffers b;
+          float* dy = b.floats(s.pixels * (s.C1 + s.C2));
+          float* da = b.floats(s.pixels * s.C1);
+          float* db = b.floats(s.pixels * s.C2);
+          run_timed(st, 8.0 * s.pixels * (s.C1 + s.C2),
+                    [&] { concat_backward_cuda(v, s, dy, da, db, nullptr); });
+        });
+      }
+      memcpy_row(tag, s.pixels * (s.C1 + s.C2));
+    }
+    // Elementwise and reductions on the largest activation: N x 256 x 256 x 32.
+    const int64_t pixels = int64_t(N) * 256 * 256;
+    const int C = 32;
+    const int64_t n = pixels * C;
+    const std::string tag = bn + dims(256, 256, C);
+    using Unary = void (*)(int64_t, const float*, float*, Stream);
+    using Binary = void (*)(int64_t, const float*, const float*, float*, Stream);
+    for (auto [name, fn] : {std::pair<const char*, Unary>{"relu_fwd", relu_forward_cuda},
+                            {"sigmoid_fwd", sigmoid_forward_cuda}}) {
+      add(std::string(name) + "/cuda" + tag, [n, fn = fn](benchmark::State& st) {
+        Buffers b;
+        float* x = b.floats(n);
+        float* y = b.floats(n);
+        run_timed(st, 8.0 * n, [&] { fn(n, x, y, nullptr); });
+      });
+    }
+    for (auto [name, fn] : {std::pair<const char*, Binary>{"relu_bwd", relu_backward_cuda},
+                            {"sigmoid_bwd", sigmoid_backward_cuda},
+                            {"add", add_cuda},
+                            {"mul", mul_cuda}}) {
+      add(std::string(name) + "/cuda" + tag, [n, fn = fn](benchmark::State& st) {
+        Buffers b;
+        float* a = b.floats(n);
+        float* c = b.floats(n);
+        float* y = b.floats(n);
+        run_timed(st, 12.0 * n, [&] { fn(n, a, c, y, nullptr); });
+      });
+    }
+    add("leaky_relu_fwd/cuda" + tag, [n](benchmark::State& st) {
+      Buffers b;
+      float* x = b.floats(n);
+      float* y = b.floats(n);
+      run_timed(st, 8.0 * n, [&] { leaky_relu_forward_cuda(n, 0.01f, x, y, nullptr); });
+    });
+    add("scale_inplace/cuda" + tag, [n](benchmark::State& st) {
+      Buffers b;
+      float* x = b.floats(n);
+      run_timed(st, 8.0 * n, [&] { scale_cuda(n, 0.5f, x, x, nullptr); });
+    });
+    add("accumulate/cuda" + tag, [n](benchmark::State& st) {
+      Buffers b;
+      float* x = b.floats(n);
+      float* y = b.floats(n);
+      run_timed(st, 12.0 * n, [&] { accumulate_cuda(n, x, y, nullptr); });
+    });
+    add("bias_add/cuda" + tag, [pixels, C](benchmark::State& st) {
+      Buffers b;
+      float* bias = b.floats(C);
+      float* y = b.floats(pixels * C);
+      run_timed(st, 8.0 * pixels * C, [&] { bias_add_cuda(pixels, C, bias, y, nullptr); });
+    });
+    add("fill/cuda" + tag, [n](benchmark::State& st) {
+      Buffers b;
+      float* y = b.floats(n);
+      run_timed(st, 4.0 * n, [&] { fill_cuda(n, 1.0f, y, nullptr); });
+    });
+    add("sum/cuda" + bn + dims(256, 256, 1), [pixels](benchmark::State& st) {
+      Buffers b;
+      float* x = b.floats(pixels);
+      float* out = b.floats(1);
+      void* ws = b.add(sum_cuda_workspace_bytes(pixels));
+      run_timed(st, 4.0 * pixels, [&] { sum_cuda(pixels, x, out, ws, nullptr); });
+    });
+    add("channel_sum/cuda" + tag, [pixels, C](benchmark::State& st) {
+      Buffers b;
+      float* x = b.floats(pixels * C);
+      float* out = b.floats(C);
+      void* ws = b.add(channel_sum_cuda_workspace_bytes(pixels, C));
+      run_timed(st, 4.0 * pixels * C, [&] { channel_sum_cuda(pixels, C, x, out, ws, nullptr); });
+    });
+    memcpy_row(tag, n);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::fprintf(stderr, "ops_a_cuda_bench: no CUDA device present; nothing to benchmark\n");
+    return 0;
+  }
+  try {
+    register_all();
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ops_a_cuda_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
