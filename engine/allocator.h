@@ -21,9 +21,10 @@ void cpu_free(void* ptr, size_t bytes);
 MemoryStats cpu_memory_stats();
 void cpu_reset_peak();
 
-// CUDA caching allocator (engine/cuda_allocator.cu). Sizes are rounded up to a bucket: 512 B granules
-// below 1 MiB, 2 MiB granules above, and blocks are reused only for requests of the same bucket.
-// Out of memory throws std::runtime_error naming the request, what is in use and what is cached.
+// CUDA caching allocator (engine/cuda_allocator.cu). Sizes are rounded up to a bucket: 512 B
+// granules below 1 MiB, 2 MiB granules above, and blocks are reused only for requests of the same
+// bucket. Out of memory throws std::runtime_error naming the request, what is in use and what is
+// cached.
 void* cuda_allocate(size_t bytes);
 void cuda_free(void* ptr, size_t bytes);
 MemoryStats cuda_memory_stats();

@@ -24,7 +24,8 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void record(Tensor& output, const std::string& op, std::vector<Tensor> inputs, Node::BackwardFn fn) {
+void record(Tensor& output, const std::string& op, std::vector<Tensor> inputs,
+            Node::BackwardFn fn) {
   auto node = std::make_shared<Node>();
   node->op = op;
   node->inputs = std::move(inputs);
@@ -50,8 +51,9 @@ void accumulate_into(Tensor& slot, const Tensor& g) {
 
 void run_backward(const Tensor& root, const Tensor& seed) {
   if (!root.requires_grad()) {
-    throw std::invalid_argument("backward: " + root.describe() +
-                                " does not require grad; mark a parameter with set_requires_grad(true)");
+    throw std::invalid_argument(
+        "backward: " + root.describe() +
+        " does not require grad; mark a parameter with set_requires_grad(true)");
   }
   NoGradGuard no_grad;  // gradients of gradients are not recorded
   // Leaf root: its gradient is the seed.
@@ -62,17 +64,20 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     return;
   }
   // Reverse topological order by iterative depth-first search over grad_fn edges.
-  std::vector<Node*> order;
+  // `order` owns the nodes: clearing a node's edges below can drop the last handle to an
+  // intermediate tensor, and with it that tensor's grad_fn, before the sweep reaches it.
+  std::vector<std::shared_ptr<Node>> order;
   std::unordered_set<Node*> visited;
-  std::vector<std::pair<Node*, size_t>> stack{{root.grad_fn().get(), 0}};
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root.grad_fn(), 0}};
   visited.insert(root.grad_fn().get());
   while (!stack.empty()) {
-    auto& [node, next] = stack.back();
+    std::shared_ptr<Node> node = stack.back().first;
+    size_t& next = stack.back().second;
     if (next < node->inputs.size()) {
       const Tensor& in = node->inputs[next++];
-      Node* child = in.defined() ? in.grad_fn().get() : nullptr;
-      if (child && !visited.count(child)) {
-        visited.insert(child);
+      std::shared_ptr<Node> child = in.defined() ? in.grad_fn() : nullptr;
+      if (child && !visited.count(child.get())) {
+        visited.insert(child.get());
         stack.push_back({child, 0});
       }
     } else {
@@ -83,12 +88,13 @@ void run_backward(const Tensor& root, const Tensor& seed) {
   std::unordered_map<Node*, Tensor> pending;  // gradient of each node's output
   pending[root.grad_fn().get()] = seed;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    Node* node = *it;
+    Node* node = it->get();
     Tensor grad_out = pending[node];
     pending.erase(node);
     if (!node->backward) {
-      throw std::runtime_error("backward: the graph through op '" + node->op +
-                               "' was already freed by an earlier backward(); run the forward again");
+      throw std::runtime_error(
+          "backward: the graph through op '" + node->op +
+          "' was already freed by an earlier backward(); run the forward again");
     }
     std::vector<Tensor> grads = node->backward(grad_out);
     node->backward = nullptr;  // frees the saved tensors now, not when the graph dies

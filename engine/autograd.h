@@ -17,9 +17,9 @@ namespace unet {
 
 struct Node {
   using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
-  std::string op;               // for error messages: "conv2d", ...
-  std::vector<Tensor> inputs;   // edges; an input with requires_grad false gets no gradient
-  BackwardFn backward;          // captures the saved tensors (detached); reset after use
+  std::string op;              // for error messages: "conv2d", ...
+  std::vector<Tensor> inputs;  // edges; an input with requires_grad false gets no gradient
+  BackwardFn backward;         // captures the saved tensors (detached); reset after use
 };
 
 // Recording is on by default; NoGradGuard turns it off in its scope (inference, optimiser steps).

@@ -22,7 +22,8 @@ struct Device {
   std::string str() const;  // "cpu", "cuda:0"
 };
 
-// Parses "cpu", "cuda", "cuda:N" and "auto" (CUDA when available, else CPU); throws on anything else.
+// Parses "cpu", "cuda", "cuda:N" and "auto" (CUDA when available, else CPU); throws on anything
+// else.
 Device parse_device(const std::string& text);
 
 // Number of usable CUDA devices; 0 without the backend or without a device (never throws).

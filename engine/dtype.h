@@ -15,12 +15,20 @@ const char* dtype_name(DType t);  // "float32", ...
 template <typename T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::kFloat32; }
+constexpr DType dtype_of<float>() {
+  return DType::kFloat32;
+}
 template <>
-constexpr DType dtype_of<uint8_t>() { return DType::kUInt8; }
+constexpr DType dtype_of<uint8_t>() {
+  return DType::kUInt8;
+}
 template <>
-constexpr DType dtype_of<int16_t>() { return DType::kInt16; }
+constexpr DType dtype_of<int16_t>() {
+  return DType::kInt16;
+}
 template <>
-constexpr DType dtype_of<int32_t>() { return DType::kInt32; }
+constexpr DType dtype_of<int32_t>() {
+  return DType::kInt32;
+}
 
 }  // namespace unet

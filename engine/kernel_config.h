@@ -1,5 +1,6 @@
 // Which kernel variant each op uses. Defaults pick the fastest variant that passes its tests for
-// the math mode; a variant can be forced by number for study and benchmarking (tests loop over all).
+// the math mode; a variant can be forced by number for study and benchmarking (tests loop over
+// all).
 #pragma once
 
 #include <string>

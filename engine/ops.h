@@ -14,7 +14,8 @@ struct Conv2dOptions {
   bool relu = false;  // fused ReLU epilogue (and the ReLU mask in backward)
 };
 // bias may be an undefined Tensor (no bias).
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& options = {});
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias,
+              const Conv2dOptions& options = {});
 // 2x2 stride-2 in the U-Net; any kernel size and stride with no padding.
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, int stride = 2);
 // 2x2 window, stride 2; odd sizes floor like PyTorch.

@@ -104,17 +104,19 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   if (bias.defined()) check_input(op, "bias", bias, 1);
   check_same_device(op, {&x, &w, &bias});
   if (x.dim(3) != w.dim(3)) {
-    throw std::invalid_argument("conv2d: input " + x.describe() + " has " + std::to_string(x.dim(3)) +
-                                " channels but weight " + w.describe() + " (KRSC) expects " +
-                                std::to_string(w.dim(3)));
+    throw std::invalid_argument("conv2d: input " + x.describe() + " has " +
+                                std::to_string(x.dim(3)) + " channels but weight " + w.describe() +
+                                " (KRSC) expects " + std::to_string(w.dim(3)));
   }
   if (bias.defined() && bias.dim(0) != w.dim(0)) {
     throw std::invalid_argument("conv2d: bias " + bias.describe() + " does not match " +
-                                std::to_string(w.dim(0)) + " output channels of weight " + w.describe());
+                                std::to_string(w.dim(0)) + " output channels of weight " +
+                                w.describe());
   }
   if (o.stride < 1 || o.padding < 0) {
     throw std::invalid_argument("conv2d: stride must be >= 1 and padding >= 0, got stride " +
-                                std::to_string(o.stride) + ", padding " + std::to_string(o.padding));
+                                std::to_string(o.stride) + ", padding " +
+                                std::to_string(o.padding));
   }
   const kernels::Conv2dShape s = conv_shape(x, w, o);
   if (s.H + 2 * s.pad_h < s.R || s.W + 2 * s.pad_w < s.S) {
@@ -163,8 +165,10 @@ void convt_forward(const kernels::ConvTranspose2dShape& s, const Tensor& x, cons
   }
 #ifdef UNET_HAS_CUDA
   auto v = static_cast<kernels::ConvTranspose2dVariant>(conv_transpose2d_variant_in_use());
-  if (!kernels::conv_transpose2d_variant_supports(v, s)) v = kernels::ConvTranspose2dVariant::kV1Naive;
-  kernels::conv_transpose2d_forward_cuda(v, s, x.f32(), w.f32(), opt_ptr(b), y.f32(), cuda_stream());
+  if (!kernels::conv_transpose2d_variant_supports(v, s))
+    v = kernels::ConvTranspose2dVariant::kV1Naive;
+  kernels::conv_transpose2d_forward_cuda(v, s, x.f32(), w.f32(), opt_ptr(b), y.f32(),
+                                         cuda_stream());
 #else
   detail::no_cuda_backend("conv_transpose2d");
 #endif
@@ -183,7 +187,8 @@ void convt_backward(const kernels::ConvTranspose2dShape& s, const Tensor& x, con
     }
     if (dw.defined()) {
       if (ref) {
-        kernels::conv_transpose2d_backward_weight_ref<float>(s, x.f32(), dy.f32(), dw.f32(), opt_mut(db));
+        kernels::conv_transpose2d_backward_weight_ref<float>(s, x.f32(), dy.f32(), dw.f32(),
+                                                             opt_mut(db));
       } else {
         kernels::conv_transpose2d_backward_weight_cpu(s, x.f32(), dy.f32(), dw.f32(), opt_mut(db));
       }
@@ -192,12 +197,14 @@ void convt_backward(const kernels::ConvTranspose2dShape& s, const Tensor& x, con
   }
 #ifdef UNET_HAS_CUDA
   auto v = static_cast<kernels::ConvTranspose2dVariant>(conv_transpose2d_variant_in_use());
-  if (!kernels::conv_transpose2d_variant_supports(v, s)) v = kernels::ConvTranspose2dVariant::kV1Naive;
+  if (!kernels::conv_transpose2d_variant_supports(v, s))
+    v = kernels::ConvTranspose2dVariant::kV1Naive;
   if (dx.defined()) {
     kernels::conv_transpose2d_backward_data_cuda(v, s, dy.f32(), w.f32(), dx.f32(), cuda_stream());
   }
   if (dw.defined()) {
-    Tensor ws = workspace(kernels::conv_transpose2d_backward_weight_workspace_bytes(v, s), x.device());
+    Tensor ws =
+        workspace(kernels::conv_transpose2d_backward_weight_workspace_bytes(v, s), x.device());
     kernels::conv_transpose2d_backward_weight_cuda(v, s, x.f32(), dy.f32(), dw.f32(), opt_mut(db),
                                                    workspace_ptr(ws), cuda_stream());
   }
@@ -224,7 +231,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, in
                                 std::to_string(w.dim(3)) + " output channels of " + w.describe());
   }
   if (stride < 1) {
-    throw std::invalid_argument("conv_transpose2d: stride must be >= 1, got " + std::to_string(stride));
+    throw std::invalid_argument("conv_transpose2d: stride must be >= 1, got " +
+                                std::to_string(stride));
   }
   kernels::ConvTranspose2dShape s;
   s.N = static_cast<int>(x.dim(0));
@@ -246,7 +254,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, in
       Tensor dx = need_dx ? detail::empty_like(xs) : Tensor();
       Tensor dw = (need_dw || need_db) ? detail::empty_like(ws) : Tensor();
       Tensor db = (dw.defined() && has_bias) ? Tensor::empty({s.K}, DType::kFloat32, dy.device())
-                                                   : Tensor();
+                                             : Tensor();
       convt_backward(s, xs, ws, dy, dx, dw, db);
       return std::vector<Tensor>{dx, need_dw ? dw : Tensor(), need_db ? db : Tensor()};
     });

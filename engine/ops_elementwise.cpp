@@ -37,16 +37,18 @@ Tensor relu(const Tensor& x) {
   check_input("relu", "input", x);
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
-  dispatch("relu", x, [&] { kernels::relu_forward_cpu(n, x.f32(), y.f32()); },
-           [&](kernels::Stream st) { kernels::relu_forward_cuda(n, x.f32(), y.f32(), st); });
+  dispatch(
+      "relu", x, [&] { kernels::relu_forward_cpu(n, x.f32(), y.f32()); },
+      [&](kernels::Stream st) { kernels::relu_forward_cuda(n, x.f32(), y.f32(), st); });
   if (needs_grad({x})) {
     Tensor ys = y.detach();
     record(y, "relu", {x}, [ys, n](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
-      dispatch("relu", dy, [&] { kernels::relu_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
-               [&](kernels::Stream st) {
-                 kernels::relu_backward_cuda(n, ys.f32(), dy.f32(), dx.f32(), st);
-               });
+      dispatch(
+          "relu", dy, [&] { kernels::relu_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
+          [&](kernels::Stream st) {
+            kernels::relu_backward_cuda(n, ys.f32(), dy.f32(), dx.f32(), st);
+          });
       return std::vector<Tensor>{dx};
     });
   }
@@ -57,19 +59,21 @@ Tensor leaky_relu(const Tensor& x, float slope) {
   check_input("leaky_relu", "input", x);
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
-  dispatch("leaky_relu", x, [&] { kernels::leaky_relu_forward_cpu(n, slope, x.f32(), y.f32()); },
-           [&](kernels::Stream st) {
-             kernels::leaky_relu_forward_cuda(n, slope, x.f32(), y.f32(), st);
-           });
+  dispatch(
+      "leaky_relu", x, [&] { kernels::leaky_relu_forward_cpu(n, slope, x.f32(), y.f32()); },
+      [&](kernels::Stream st) {
+        kernels::leaky_relu_forward_cuda(n, slope, x.f32(), y.f32(), st);
+      });
   if (needs_grad({x})) {
     Tensor xs = x.detach();
     record(y, "leaky_relu", {x}, [xs, n, slope](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
-      dispatch("leaky_relu", dy,
-               [&] { kernels::leaky_relu_backward_cpu(n, slope, xs.f32(), dy.f32(), dx.f32()); },
-               [&](kernels::Stream st) {
-                 kernels::leaky_relu_backward_cuda(n, slope, xs.f32(), dy.f32(), dx.f32(), st);
-               });
+      dispatch(
+          "leaky_relu", dy,
+          [&] { kernels::leaky_relu_backward_cpu(n, slope, xs.f32(), dy.f32(), dx.f32()); },
+          [&](kernels::Stream st) {
+            kernels::leaky_relu_backward_cuda(n, slope, xs.f32(), dy.f32(), dx.f32(), st);
+          });
       return std::vector<Tensor>{dx};
     });
   }
@@ -80,16 +84,18 @@ Tensor sigmoid(const Tensor& x) {
   check_input("sigmoid", "input", x);
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
-  dispatch("sigmoid", x, [&] { kernels::sigmoid_forward_cpu(n, x.f32(), y.f32()); },
-           [&](kernels::Stream st) { kernels::sigmoid_forward_cuda(n, x.f32(), y.f32(), st); });
+  dispatch(
+      "sigmoid", x, [&] { kernels::sigmoid_forward_cpu(n, x.f32(), y.f32()); },
+      [&](kernels::Stream st) { kernels::sigmoid_forward_cuda(n, x.f32(), y.f32(), st); });
   if (needs_grad({x})) {
     Tensor ys = y.detach();
     record(y, "sigmoid", {x}, [ys, n](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
-      dispatch("sigmoid", dy, [&] { kernels::sigmoid_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
-               [&](kernels::Stream st) {
-                 kernels::sigmoid_backward_cuda(n, ys.f32(), dy.f32(), dx.f32(), st);
-               });
+      dispatch(
+          "sigmoid", dy, [&] { kernels::sigmoid_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
+          [&](kernels::Stream st) {
+            kernels::sigmoid_backward_cuda(n, ys.f32(), dy.f32(), dx.f32(), st);
+          });
       return std::vector<Tensor>{dx};
     });
   }
@@ -103,8 +109,9 @@ Tensor add(const Tensor& a, const Tensor& b) {
   detail::check_same_shape("add", a, b);
   Tensor y = detail::empty_like(a);
   const int64_t n = a.numel();
-  dispatch("add", a, [&] { kernels::add_cpu(n, a.f32(), b.f32(), y.f32()); },
-           [&](kernels::Stream st) { kernels::add_cuda(n, a.f32(), b.f32(), y.f32(), st); });
+  dispatch(
+      "add", a, [&] { kernels::add_cpu(n, a.f32(), b.f32(), y.f32()); },
+      [&](kernels::Stream st) { kernels::add_cuda(n, a.f32(), b.f32(), y.f32(), st); });
   if (needs_grad({a, b})) {
     // d(a+b) passes the gradient through unchanged to both inputs (shared, never written in place).
     record(y, "add", {a, b}, [](const Tensor& dy) { return std::vector<Tensor>{dy, dy}; });
@@ -119,21 +126,23 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   detail::check_same_shape("mul", a, b);
   Tensor y = detail::empty_like(a);
   const int64_t n = a.numel();
-  dispatch("mul", a, [&] { kernels::mul_cpu(n, a.f32(), b.f32(), y.f32()); },
-           [&](kernels::Stream st) { kernels::mul_cuda(n, a.f32(), b.f32(), y.f32(), st); });
+  dispatch(
+      "mul", a, [&] { kernels::mul_cpu(n, a.f32(), b.f32(), y.f32()); },
+      [&](kernels::Stream st) { kernels::mul_cuda(n, a.f32(), b.f32(), y.f32(), st); });
   if (needs_grad({a, b})) {
     Tensor as = a.detach(), bs = b.detach();
     record(y, "mul", {a, b}, [as, bs, n](const Tensor& dy) {
       Tensor da = detail::empty_like(dy), db = detail::empty_like(dy);
-      dispatch("mul", dy,
-               [&] {
-                 kernels::mul_cpu(n, dy.f32(), bs.f32(), da.f32());
-                 kernels::mul_cpu(n, dy.f32(), as.f32(), db.f32());
-               },
-               [&](kernels::Stream st) {
-                 kernels::mul_cuda(n, dy.f32(), bs.f32(), da.f32(), st);
-                 kernels::mul_cuda(n, dy.f32(), as.f32(), db.f32(), st);
-               });
+      dispatch(
+          "mul", dy,
+          [&] {
+            kernels::mul_cpu(n, dy.f32(), bs.f32(), da.f32());
+            kernels::mul_cpu(n, dy.f32(), as.f32(), db.f32());
+          },
+          [&](kernels::Stream st) {
+            kernels::mul_cuda(n, dy.f32(), bs.f32(), da.f32(), st);
+            kernels::mul_cuda(n, dy.f32(), as.f32(), db.f32(), st);
+          });
       return std::vector<Tensor>{da, db};
     });
   }
@@ -144,12 +153,12 @@ Tensor scale(const Tensor& x, float alpha) {
   check_input("scale", "input", x);
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
-  dispatch("scale", x, [&] { kernels::scale_cpu(n, alpha, x.f32(), y.f32()); },
-           [&](kernels::Stream st) { kernels::scale_cuda(n, alpha, x.f32(), y.f32(), st); });
+  dispatch(
+      "scale", x, [&] { kernels::scale_cpu(n, alpha, x.f32(), y.f32()); },
+      [&](kernels::Stream st) { kernels::scale_cuda(n, alpha, x.f32(), y.f32(), st); });
   if (needs_grad({x})) {
-    record(y, "scale", {x}, [alpha](const Tensor& dy) {
-      return std::vector<Tensor>{scale(dy, alpha)};
-    });
+    record(y, "scale", {x},
+           [alpha](const Tensor& dy) { return std::vector<Tensor>{scale(dy, alpha)}; });
   }
   return y;
 }
@@ -158,11 +167,12 @@ Tensor sum(const Tensor& x) {
   check_input("sum", "input", x);
   const int64_t n = x.numel();
   Tensor y = Tensor::empty({1}, DType::kFloat32, x.device());
-  dispatch("sum", x, [&] { y.f32()[0] = kernels::sum_cpu(n, x.f32()); },
-           [&](kernels::Stream st) {
-             Tensor ws = detail::workspace(kernels::sum_cuda_workspace_bytes(n), x.device());
-             kernels::sum_cuda(n, x.f32(), y.f32(), detail::workspace_ptr(ws), st);
-           });
+  dispatch(
+      "sum", x, [&] { y.f32()[0] = kernels::sum_cpu(n, x.f32()); },
+      [&](kernels::Stream st) {
+        Tensor ws = detail::workspace(kernels::sum_cuda_workspace_bytes(n), x.device());
+        kernels::sum_cuda(n, x.f32(), y.f32(), detail::workspace_ptr(ws), st);
+      });
   if (needs_grad({x})) {
     const Shape shape = x.shape();
     record(y, "sum", {x}, [shape](const Tensor& dy) {

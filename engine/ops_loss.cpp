@@ -31,20 +31,23 @@ Tensor dice_loss(const Tensor& logits, const Tensor& target, float smooth) {
   const std::string op = "dice_loss";
   check_loss_inputs(op, logits, target);
   if (!(smooth > 0.0f)) {
-    throw std::invalid_argument("dice_loss: smooth must be > 0 (got " + std::to_string(smooth) +
-                                "); it keeps the loss defined when prediction and target are empty");
+    throw std::invalid_argument(
+        "dice_loss: smooth must be > 0 (got " + std::to_string(smooth) +
+        "); it keeps the loss defined when prediction and target are empty");
   }
   const int64_t n = logits.numel();
   Tensor loss;
   if (logits.device().is_cpu()) {
     auto sums = std::make_shared<kernels::DiceSums>();
     loss = Tensor::empty({1}, DType::kFloat32, logits.device());
-    loss.f32()[0] = kernels::dice_loss_forward_cpu(n, logits.f32(), target.f32(), smooth, sums.get());
+    loss.f32()[0] =
+        kernels::dice_loss_forward_cpu(n, logits.f32(), target.f32(), smooth, sums.get());
     if (needs_grad({logits})) {
       Tensor ls = logits.detach(), ts = target.detach();
       record(loss, op, {logits}, [=](const Tensor& dloss) {
         Tensor dl = detail::empty_like(ls);
-        kernels::dice_loss_backward_cpu(n, ls.f32(), ts.f32(), smooth, *sums, dloss.f32()[0], dl.f32());
+        kernels::dice_loss_backward_cpu(n, ls.f32(), ts.f32(), smooth, *sums, dloss.f32()[0],
+                                        dl.f32());
         return std::vector<Tensor>{dl};
       });
     }
@@ -58,7 +61,8 @@ Tensor dice_loss(const Tensor& logits, const Tensor& target, float smooth) {
   kernels::dice_loss_forward_cuda(n, logits.f32(), target.f32(), smooth, out.f32(),
                                   detail::workspace_ptr(ws), cuda_stream());
   loss = Tensor::empty({1}, DType::kFloat32, logits.device());
-  cuda_backend::memcpy(loss.f32(), out.f32(), sizeof(float), cuda_backend::CopyKind::kDeviceToDevice);
+  cuda_backend::memcpy(loss.f32(), out.f32(), sizeof(float),
+                       cuda_backend::CopyKind::kDeviceToDevice);
   if (needs_grad({logits})) {
     Tensor ls = logits.detach(), ts = target.detach();
     record(loss, op, {logits}, [=](const Tensor& dloss) {
@@ -85,7 +89,8 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
     loss.f32()[0] = kernels::bce_with_logits_forward_cpu(n, logits.f32(), target.f32());
   } else {
 #ifdef UNET_HAS_CUDA
-    Tensor ws = detail::workspace(kernels::bce_with_logits_cuda_workspace_bytes(n), logits.device());
+    Tensor ws =
+        detail::workspace(kernels::bce_with_logits_cuda_workspace_bytes(n), logits.device());
     kernels::bce_with_logits_forward_cuda(n, logits.f32(), target.f32(), loss.f32(),
                                           detail::workspace_ptr(ws), cuda_stream());
 #else

@@ -30,19 +30,21 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
   s.pixels = x.dim(0) * x.dim(1) * x.dim(2);
   s.C = static_cast<int>(C);
   if (training && s.pixels < 2) {
-    throw std::invalid_argument("batch_norm2d: training needs more than one value per channel, got " +
-                                x.describe() + "; use a larger batch or evaluation mode");
+    throw std::invalid_argument(
+        "batch_norm2d: training needs more than one value per channel, got " + x.describe() +
+        "; use a larger batch or evaluation mode");
   }
   Tensor y = detail::empty_like(x);
   const bool cuda = x.device().is_cuda();
   if (!training) {
     if (!cuda) {
-      kernels::batch_norm2d_forward_eval_cpu(s, x.f32(), gamma.f32(), beta.f32(), running_mean.f32(),
-                                             running_var.f32(), eps, y.f32());
+      kernels::batch_norm2d_forward_eval_cpu(s, x.f32(), gamma.f32(), beta.f32(),
+                                             running_mean.f32(), running_var.f32(), eps, y.f32());
     } else {
 #ifdef UNET_HAS_CUDA
-      kernels::batch_norm2d_forward_eval_cuda(s, x.f32(), gamma.f32(), beta.f32(), running_mean.f32(),
-                                              running_var.f32(), eps, y.f32(), cuda_stream());
+      kernels::batch_norm2d_forward_eval_cuda(s, x.f32(), gamma.f32(), beta.f32(),
+                                              running_mean.f32(), running_var.f32(), eps, y.f32(),
+                                              cuda_stream());
 #else
       detail::no_cuda_backend(op);
 #endif
@@ -64,10 +66,9 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
   } else {
 #ifdef UNET_HAS_CUDA
     Tensor ws = detail::workspace(kernels::batch_norm2d_cuda_workspace_bytes(s), x.device());
-    kernels::batch_norm2d_forward_train_cuda(s, x.f32(), gamma.f32(), beta.f32(), eps, momentum,
-                                             running_mean.f32(), running_var.f32(), save_mean.f32(),
-                                             save_invstd.f32(), y.f32(), detail::workspace_ptr(ws),
-                                             cuda_stream());
+    kernels::batch_norm2d_forward_train_cuda(
+        s, x.f32(), gamma.f32(), beta.f32(), eps, momentum, running_mean.f32(), running_var.f32(),
+        save_mean.f32(), save_invstd.f32(), y.f32(), detail::workspace_ptr(ws), cuda_stream());
 #else
     detail::no_cuda_backend(op);
 #endif

@@ -36,8 +36,9 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride) {
     }
   } else {
 #ifdef UNET_HAS_CUDA
-    kernels::max_pool2d_forward_cuda(static_cast<kernels::MaxPool2dVariant>(max_pool2d_variant_in_use()),
-                                     s, x.f32(), y.f32(), cuda_stream());
+    kernels::max_pool2d_forward_cuda(
+        static_cast<kernels::MaxPool2dVariant>(max_pool2d_variant_in_use()), s, x.f32(), y.f32(),
+        cuda_stream());
 #else
     detail::no_cuda_backend(op);
 #endif
@@ -80,7 +81,8 @@ Tensor concat_channels(const Tensor& a, const Tensor& b) {
   s.pixels = a.dim(0) * a.dim(1) * a.dim(2);
   s.C1 = static_cast<int>(a.dim(3));
   s.C2 = static_cast<int>(b.dim(3));
-  Tensor y = Tensor::empty({a.dim(0), a.dim(1), a.dim(2), s.C1 + s.C2}, DType::kFloat32, a.device());
+  Tensor y =
+      Tensor::empty({a.dim(0), a.dim(1), a.dim(2), s.C1 + s.C2}, DType::kFloat32, a.device());
   const bool cuda = a.device().is_cuda();
   if (!cuda) {
     kernels::concat_forward_cpu(s, a.f32(), b.f32(), y.f32());
@@ -101,8 +103,8 @@ Tensor concat_channels(const Tensor& a, const Tensor& b) {
         kernels::concat_backward_cpu(s, dy.f32(), da.f32(), db.f32());
       } else {
 #ifdef UNET_HAS_CUDA
-        kernels::concat_backward_cuda(static_cast<kernels::ConcatVariant>(concat_variant_in_use()), s,
-                                      dy.f32(), da.f32(), db.f32(), cuda_stream());
+        kernels::concat_backward_cuda(static_cast<kernels::ConcatVariant>(concat_variant_in_use()),
+                                      s, dy.f32(), da.f32(), db.f32(), cuda_stream());
 #endif
       }
       return std::vector<Tensor>{da, db};

@@ -29,7 +29,8 @@ namespace {
 
 std::vector<Tensor> zeros_like_all(const std::vector<Tensor>& params) {
   std::vector<Tensor> out;
-  for (const Tensor& p : params) out.push_back(Tensor::zeros(p.shape(), DType::kFloat32, p.device()));
+  for (const Tensor& p : params)
+    out.push_back(Tensor::zeros(p.shape(), DType::kFloat32, p.device()));
   return out;
 }
 
@@ -41,11 +42,11 @@ std::vector<kernels::ParamSlot> make_slots(std::vector<Tensor>& params, std::vec
     Tensor g = params[i].grad();
     if (!g.defined()) continue;
     if (g.shape() != params[i].shape() || g.device() != params[i].device()) {
-      throw std::invalid_argument("optimizer: gradient " + g.describe() + " does not match parameter " +
-                                  params[i].describe());
+      throw std::invalid_argument("optimizer: gradient " + g.describe() +
+                                  " does not match parameter " + params[i].describe());
     }
-    slots.push_back({params[i].f32(), g.f32(), m[i].f32(), v ? (*v)[i].f32() : nullptr,
-                     params[i].numel()});
+    slots.push_back(
+        {params[i].f32(), g.f32(), m[i].f32(), v ? (*v)[i].f32() : nullptr, params[i].numel()});
   }
   return slots;
 }

@@ -1,9 +1,8 @@
 #include "engine/safetensors.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 
@@ -13,20 +12,29 @@ namespace {
 
 const char* safetensors_dtype(DType t) {
   switch (t) {
-    case DType::kFloat32: return "F32";
-    case DType::kUInt8: return "U8";
-    case DType::kInt16: return "I16";
-    case DType::kInt32: return "I32";
+    case DType::kFloat32:
+      return "F32";
+    case DType::kUInt8:
+      return "U8";
+    case DType::kInt16:
+      return "I16";
+    case DType::kInt32:
+      return "I32";
   }
   return "?";
 }
 
 bool parse_dtype(const std::string& s, DType* out) {
-  if (s == "F32") *out = DType::kFloat32;
-  else if (s == "U8") *out = DType::kUInt8;
-  else if (s == "I16") *out = DType::kInt16;
-  else if (s == "I32") *out = DType::kInt32;
-  else return false;
+  if (s == "F32")
+    *out = DType::kFloat32;
+  else if (s == "U8")
+    *out = DType::kUInt8;
+  else if (s == "I16")
+    *out = DType::kInt16;
+  else if (s == "I32")
+    *out = DType::kInt32;
+  else
+    return false;
   return true;
 }
 
@@ -44,7 +52,8 @@ const Tensor& SafetensorsContents::get(const std::string& name) const {
 }
 
 bool SafetensorsContents::has(const std::string& name) const {
-  return std::any_of(tensors.begin(), tensors.end(), [&](const NamedTensor& t) { return t.name == name; });
+  return std::any_of(tensors.begin(), tensors.end(),
+                     [&](const NamedTensor& t) { return t.name == name; });
 }
 
 std::string encode_safetensors(const std::vector<NamedTensor>& tensors,
@@ -81,23 +90,34 @@ std::string encode_safetensors(const std::vector<NamedTensor>& tensors,
 SafetensorsContents decode_safetensors(const std::string& bytes, const std::string& source) {
   SafetensorsContents result;
   result.source = source;
-  if (bytes.size() < 8) fail(source, "file is " + std::to_string(bytes.size()) + " bytes, too short for a safetensors header; it is truncated or not a checkpoint");
+  if (bytes.size() < 8)
+    fail(source,
+         "file is " + std::to_string(bytes.size()) +
+             " bytes, too short for a safetensors header; it is truncated or not a checkpoint");
   uint64_t header_len = 0;
-  for (int i = 0; i < 8; ++i) header_len |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    header_len |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
   if (header_len > bytes.size() - 8 || header_len > (100u << 20)) {
     fail(source, "header length " + std::to_string(header_len) + " exceeds the file size " +
-                     std::to_string(bytes.size()) + "; the file is truncated or not a safetensors checkpoint");
+                     std::to_string(bytes.size()) +
+                     "; the file is truncated or not a safetensors checkpoint");
   }
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(header_len));
+    header =
+        nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(header_len));
   } catch (const std::exception& e) {
     fail(source, std::string("header is not valid JSON (") + e.what() + "); the file is corrupt");
   }
   if (!header.is_object()) fail(source, "header is not a JSON object; the file is corrupt");
   const size_t data_begin = 8 + header_len;
   const size_t data_size = bytes.size() - data_begin;
-  struct Entry { std::string name; DType dtype; Shape shape; size_t begin, end; };
+  struct Entry {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    size_t begin, end;
+  };
   std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") {
@@ -111,17 +131,18 @@ SafetensorsContents decode_safetensors(const std::string& bytes, const std::stri
     const auto& v = it.value();
     Entry e;
     e.name = it.key();
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets") ||
-        !v["dtype"].is_string() || !v["shape"].is_array() || !v["data_offsets"].is_array() ||
-        v["data_offsets"].size() != 2) {
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets") || !v["dtype"].is_string() || !v["shape"].is_array() ||
+        !v["data_offsets"].is_array() || v["data_offsets"].size() != 2) {
       fail(source, "entry '" + e.name + "' lacks dtype, shape or data_offsets");
     }
     if (!parse_dtype(v["dtype"].get<std::string>(), &e.dtype)) {
-      fail(source, "tensor '" + e.name + "' has unsupported dtype " + v["dtype"].get<std::string>() +
-                       "; supported: F32, U8, I16, I32");
+      fail(source, "tensor '" + e.name + "' has unsupported dtype " +
+                       v["dtype"].get<std::string>() + "; supported: F32, U8, I16, I32");
     }
     for (const auto& d : v["shape"]) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) fail(source, "tensor '" + e.name + "' has a bad shape");
+      if (!d.is_number_integer() || d.get<int64_t>() < 0)
+        fail(source, "tensor '" + e.name + "' has a bad shape");
       e.shape.push_back(d.get<int64_t>());
     }
     const auto& off = v["data_offsets"];
@@ -143,10 +164,12 @@ SafetensorsContents decode_safetensors(const std::string& bytes, const std::stri
   }
   // Ranges must tile the data exactly: no gaps, no overlaps (the format's rule).
   std::vector<Entry> sorted = entries;
-  std::sort(sorted.begin(), sorted.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
   size_t expected = 0;
   for (const Entry& e : sorted) {
-    if (e.begin != expected) fail(source, "tensor data ranges overlap or leave gaps at byte " + std::to_string(e.begin));
+    if (e.begin != expected)
+      fail(source, "tensor data ranges overlap or leave gaps at byte " + std::to_string(e.begin));
     expected = e.end;
   }
   if (expected != data_size) {
@@ -154,7 +177,8 @@ SafetensorsContents decode_safetensors(const std::string& bytes, const std::stri
   }
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
-    if (e.end > e.begin) std::memcpy(t.raw_data(), bytes.data() + data_begin + e.begin, e.end - e.begin);
+    if (e.end > e.begin)
+      std::memcpy(t.raw_data(), bytes.data() + data_begin + e.begin, e.end - e.begin);
     result.tensors.push_back({e.name, t});
   }
   return result;

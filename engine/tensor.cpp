@@ -12,20 +12,28 @@ namespace unet {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::kFloat32: return 4;
-    case DType::kUInt8: return 1;
-    case DType::kInt16: return 2;
-    case DType::kInt32: return 4;
+    case DType::kFloat32:
+      return 4;
+    case DType::kUInt8:
+      return 1;
+    case DType::kInt16:
+      return 2;
+    case DType::kInt32:
+      return 4;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::kFloat32: return "float32";
-    case DType::kUInt8: return "uint8";
-    case DType::kInt16: return "int16";
-    case DType::kInt32: return "int32";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kUInt8:
+      return "uint8";
+    case DType::kInt16:
+      return "int16";
+    case DType::kInt32:
+      return "int32";
   }
   return "unknown";
 }
@@ -45,7 +53,8 @@ std::string shape_str(const Shape& s) {
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) {
-    if (d < 0) throw std::invalid_argument("tensor shape " + shape_str(s) + " has a negative dimension");
+    if (d < 0)
+      throw std::invalid_argument("tensor shape " + shape_str(s) + " has a negative dimension");
     n *= d;
   }
   return n;
@@ -225,9 +234,8 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
   t.impl_->dtype = impl_->dtype;
   if (needs_grad({*this})) {
     const Shape old_shape = shape();
-    record(t, "reshape", {*this}, [old_shape](const Tensor& g) {
-      return std::vector<Tensor>{g.reshape(old_shape)};
-    });
+    record(t, "reshape", {*this},
+           [old_shape](const Tensor& g) { return std::vector<Tensor>{g.reshape(old_shape)}; });
   }
   return t;
 }

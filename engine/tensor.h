@@ -41,8 +41,10 @@ class Tensor {
   Tensor() = default;
 
   // ---- creation ----
-  static Tensor empty(const Shape& shape, DType dtype = DType::kFloat32, Device device = Device::cpu());
-  static Tensor zeros(const Shape& shape, DType dtype = DType::kFloat32, Device device = Device::cpu());
+  static Tensor empty(const Shape& shape, DType dtype = DType::kFloat32,
+                      Device device = Device::cpu());
+  static Tensor zeros(const Shape& shape, DType dtype = DType::kFloat32,
+                      Device device = Device::cpu());
   static Tensor full(const Shape& shape, float value, Device device = Device::cpu());
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape,
                             Device device = Device::cpu());
@@ -69,10 +71,10 @@ class Tensor {
   bool shares_storage(const Tensor& other) const;
 
   // ---- copies ----
-  Tensor to(Device device) const;  // no-op handle copy when already there
-  Tensor clone() const;            // deep copy on the same device, no autograd history
-  std::vector<float> to_vector() const;  // float32 only; copies to the host
-  void copy_from(const Tensor& src);     // same shape and dtype, any devices
+  Tensor to(Device device) const;            // no-op handle copy when already there
+  Tensor clone() const;                      // deep copy on the same device, no autograd history
+  std::vector<float> to_vector() const;      // float32 only; copies to the host
+  void copy_from(const Tensor& src);         // same shape and dtype, any devices
   Tensor reshape(const Shape& shape) const;  // shares storage; numel must match
   float item() const;                        // one-element float32 tensor to the host
 

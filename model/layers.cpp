@@ -19,7 +19,8 @@ namespace {
 
 // Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) (Keras' default kernel initialiser).
 // He normal: N(0, sqrt(2 / fan_in)), the ReLU-preserving variance (PyTorch's kaiming_normal_).
-Tensor init_weight(const Shape& shape, double fan_in, double fan_out, Init init, std::mt19937_64& rng) {
+Tensor init_weight(const Shape& shape, double fan_in, double fan_out, Init init,
+                   std::mt19937_64& rng) {
   Tensor w = Tensor::empty(shape);
   float* p = w.f32();
   if (init == Init::kGlorotUniform) {
@@ -39,9 +40,12 @@ Tensor zeros_param(int64_t n) { return Tensor::zeros({n}).set_requires_grad(true
 
 Shape pytorch_shape(const Shape& s, Layout layout) {
   switch (layout) {
-    case Layout::kVector: return s;
-    case Layout::kKRSCasOIHW: return {s[0], s[3], s[1], s[2]};  // K,R,S,C -> K,C,R,S
-    case Layout::kCRSKasIOHW: return {s[0], s[3], s[1], s[2]};  // C,R,S,K -> C,K,R,S
+    case Layout::kVector:
+      return s;
+    case Layout::kKRSCasOIHW:
+      return {s[0], s[3], s[1], s[2]};  // K,R,S,C -> K,C,R,S
+    case Layout::kCRSKasIOHW:
+      return {s[0], s[3], s[1], s[2]};  // C,R,S,K -> C,K,R,S
   }
   return s;
 }
@@ -57,7 +61,8 @@ Tensor move_last_to_second(const Tensor& t) {
   for (int64_t a = 0; a < A; ++a)
     for (int64_t r = 0; r < R; ++r)
       for (int64_t s = 0; s < S; ++s)
-        for (int64_t b = 0; b < B; ++b) o[((a * B + b) * R + r) * S + s] = in[((a * R + r) * S + s) * B + b];
+        for (int64_t b = 0; b < B; ++b)
+          o[((a * B + b) * R + r) * S + s] = in[((a * R + r) * S + s) * B + b];
   return out;
 }
 Tensor move_second_to_last(const Tensor& t) {
@@ -69,7 +74,8 @@ Tensor move_second_to_last(const Tensor& t) {
   for (int64_t a = 0; a < A; ++a)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t r = 0; r < R; ++r)
-        for (int64_t s = 0; s < S; ++s) o[((a * R + r) * S + s) * B + b] = in[((a * B + b) * R + r) * S + s];
+        for (int64_t s = 0; s < S; ++s)
+          o[((a * R + r) * S + s) * B + b] = in[((a * B + b) * R + r) * S + s];
   return out;
 }
 }  // namespace
@@ -85,7 +91,8 @@ Tensor from_pytorch_layout(const Tensor& t, Layout layout) {
 }
 
 // ---- Conv2d ----
-Conv2d::Conv2d(int in_channels, int out_channels, int kernel, int pad, Init init, std::mt19937_64& rng)
+Conv2d::Conv2d(int in_channels, int out_channels, int kernel, int pad, Init init,
+               std::mt19937_64& rng)
     : padding(pad) {
   const double fan_in = double(in_channels) * kernel * kernel;
   const double fan_out = double(out_channels) * kernel * kernel;
@@ -108,14 +115,17 @@ void Conv2d::collect(const std::string& prefix, std::vector<ParamRef>& out) {
 // ---- ConvTranspose2d ----
 // Each output pixel of a 2x2 stride-2 transposed conv receives exactly one tap per input channel,
 // so its true fan-in is C (not C*R*S); He uses that. Glorot uses Keras' fans for the kernel shape.
-ConvTranspose2d::ConvTranspose2d(int in_channels, int out_channels, Init init, std::mt19937_64& rng) {
+ConvTranspose2d::ConvTranspose2d(int in_channels, int out_channels, Init init,
+                                 std::mt19937_64& rng) {
   const double fan_in = init == Init::kHe ? double(in_channels) : double(out_channels) * 4;
   const double fan_out = double(in_channels) * 4;
   weight = init_weight({in_channels, 2, 2, out_channels}, fan_in, fan_out, init, rng);
   bias = zeros_param(out_channels);
 }
 
-Tensor ConvTranspose2d::forward(const Tensor& x) const { return conv_transpose2d(x, weight, bias, 2); }
+Tensor ConvTranspose2d::forward(const Tensor& x) const {
+  return conv_transpose2d(x, weight, bias, 2);
+}
 
 void ConvTranspose2d::collect(const std::string& prefix, std::vector<ParamRef>& out) {
   out.push_back({prefix + ".weight", &weight, Layout::kCRSKasIOHW, true});

@@ -37,7 +37,8 @@ class Conv2d {
  public:
   Conv2d() = default;
   // fan-in C*R*S, fan-out K*R*S; biases zero (Keras defaults).
-  Conv2d(int in_channels, int out_channels, int kernel, int padding, Init init, std::mt19937_64& rng);
+  Conv2d(int in_channels, int out_channels, int kernel, int padding, Init init,
+         std::mt19937_64& rng);
   Tensor forward(const Tensor& x, bool fused_relu) const;
   void collect(const std::string& prefix, std::vector<ParamRef>& out);
   Tensor weight, bias;  // [K, R, S, C], [K]

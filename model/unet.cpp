@@ -23,7 +23,9 @@ Activation parse_activation(const std::string& text) {
 }
 
 const char* norm_name(Norm n) { return n == Norm::kBatch ? "batch" : "none"; }
-const char* activation_name(Activation a) { return a == Activation::kLeakyRelu ? "leaky_relu" : "relu"; }
+const char* activation_name(Activation a) {
+  return a == Activation::kLeakyRelu ? "leaky_relu" : "relu";
+}
 
 std::string UNetConfig::describe() const {
   std::ostringstream out;
@@ -78,7 +80,8 @@ UNet::UNet(const UNetConfig& config, uint64_t seed) : config_(config) {
 }
 
 Tensor UNet::activate(const Tensor& x) const {
-  return config_.activation == Activation::kLeakyRelu ? leaky_relu(x, config_.leaky_slope) : relu(x);
+  return config_.activation == Activation::kLeakyRelu ? leaky_relu(x, config_.leaky_slope)
+                                                      : relu(x);
 }
 
 // conv -> [BN] -> activation, twice. Without BN, a ReLU is fused into the conv's epilogue.
@@ -98,8 +101,9 @@ Tensor UNet::block(Level& level, const Tensor& x) {
 
 Tensor UNet::forward(const Tensor& x) {
   if (x.rank() != 4 || x.dim(3) != config_.in_channels) {
-    throw std::invalid_argument("UNet: input must be NHWC with " + std::to_string(config_.in_channels) +
-                                " channel(s), got " + x.describe());
+    throw std::invalid_argument("UNet: input must be NHWC with " +
+                                std::to_string(config_.in_channels) + " channel(s), got " +
+                                x.describe());
   }
   const int m = config_.size_multiple();
   if (x.dim(1) % m != 0 || x.dim(2) % m != 0) {
@@ -121,7 +125,8 @@ Tensor UNet::forward(const Tensor& x) {
   }
   for (int i = config_.depth - 2; i >= 0; --i) {
     h = concat_channels(up_[i].forward(h), skips[i]);
-    skips[i] = Tensor();  // let the skip go as soon as it is consumed (autograd keeps what it needs)
+    skips[i] =
+        Tensor();  // let the skip go as soon as it is consumed (autograd keeps what it needs)
     h = block(dec_[i], h);
   }
   return head_.forward(h, false);
@@ -172,7 +177,8 @@ void UNet::to(Device device) {
 
 std::vector<NamedTensor> UNet::state_dict() {
   std::vector<NamedTensor> out;
-  for (const ParamRef& p : named_tensors()) out.push_back({p.name, to_pytorch_layout(*p.tensor, p.layout)});
+  for (const ParamRef& p : named_tensors())
+    out.push_back({p.name, to_pytorch_layout(*p.tensor, p.layout)});
   return out;
 }
 
@@ -187,18 +193,21 @@ void UNet::load_state_dict(const std::vector<NamedTensor>& tensors, const std::s
     auto it = by_name.find(p.name);
     if (it == by_name.end()) {
       throw std::runtime_error(source + ": missing tensor '" + p.name + "' for a U-Net with " +
-                               config_.describe() + "; the checkpoint is from another configuration");
+                               config_.describe() +
+                               "; the checkpoint is from another configuration");
     }
     const Shape want = pytorch_shape(p.tensor->shape(), p.layout);
     if (it->second->dtype() != DType::kFloat32 || it->second->shape() != want) {
       throw std::runtime_error(source + ": tensor '" + p.name + "' is " + it->second->describe() +
-                               ", expected float32" + shape_str(want) + "; the checkpoint is from another configuration");
+                               ", expected float32" + shape_str(want) +
+                               "; the checkpoint is from another configuration");
     }
   }
   for (const auto& [name, t] : by_name) {
     if (!expected.count(name) && name.rfind("num_batches_tracked") == std::string::npos) {
       throw std::runtime_error(source + ": unexpected tensor '" + name + "' for a U-Net with " +
-                               config_.describe() + "; the checkpoint is from another configuration");
+                               config_.describe() +
+                               "; the checkpoint is from another configuration");
     }
   }
   for (ParamRef& p : refs) {

@@ -7,8 +7,8 @@
 //   up{i}: 2x2 stride-2 transposed conv to width base*2^i; concat [up, skip_i] (up first);
 //   dec{i}: two 3x3 convs + [BN] + ReLU; head: 1x1 conv to out_channels.
 // Public tensor names (the checkpoint format): enc{0..4}.conv{1,2}.{weight,bias},
-// up{3..0}.{weight,bias}, dec{3..0}.conv{1,2}.{weight,bias}, head.{weight,bias}, and with batch norm
-// enc{i}.bn{1,2}.{weight,bias,running_mean,running_var} (likewise dec).
+// up{3..0}.{weight,bias}, dec{3..0}.conv{1,2}.{weight,bias}, head.{weight,bias}, and with batch
+// norm enc{i}.bn{1,2}.{weight,bias,running_mean,running_var} (likewise dec).
 #pragma once
 
 #include <cstdint>
@@ -31,8 +31,8 @@ const char* activation_name(Activation a);
 struct UNetConfig {
   int in_channels = 1;
   int out_channels = 1;
-  int depth = 5;   // levels including the bottleneck
-  int base = 32;   // filters of the first level; doubles per level
+  int depth = 5;  // levels including the bottleneck
+  int base = 32;  // filters of the first level; doubles per level
   Norm norm = Norm::kNone;
   Activation activation = Activation::kRelu;
   Init init = Init::kGlorotUniform;
@@ -73,9 +73,9 @@ class UNet {
   Tensor activate(const Tensor& x) const;
 
   UNetConfig config_;
-  std::vector<Level> enc_;      // depth levels
+  std::vector<Level> enc_;           // depth levels
   std::vector<ConvTranspose2d> up_;  // depth-1, index = level whose skip it joins
-  std::vector<Level> dec_;      // depth-1
+  std::vector<Level> dec_;           // depth-1
   Conv2d head_;
   Device device_ = Device::cpu();
   bool training_ = true;

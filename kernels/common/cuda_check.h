@@ -1,5 +1,6 @@
-// Checks for CUDA calls and kernel launches inside kernels/*.cu. A failure throws std::runtime_error
-// naming the call, the file and line, and CUDA's own message, so the app's main can print one line.
+// Checks for CUDA calls and kernel launches inside kernels/*.cu. A failure throws
+// std::runtime_error naming the call, the file and line, and CUDA's own message, so the app's main
+// can print one line.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -59,8 +59,8 @@ void conv2d_backward_weight_cpu(const Conv2dShape& s, const float* x, const floa
 
 // ---- CUDA (conv2d_cuda_*.cu): numbered variants, all pointers are device pointers. ----
 enum class Conv2dVariant : int {
-  kV1Naive = 1,         // one thread per output element, direct loops (exact fp32)
-  kV2Tiled = 2,         // shared-memory tiled implicit GEMM on CUDA cores (exact fp32)
+  kV1Naive = 1,             // one thread per output element, direct loops (exact fp32)
+  kV2Tiled = 2,             // shared-memory tiled implicit GEMM on CUDA cores (exact fp32)
   kV3ImplicitGemmTf32 = 3,  // implicit GEMM on tensor cores (TF32 mma), fused epilogue
 };
 constexpr int kConv2dVariantCount = 3;

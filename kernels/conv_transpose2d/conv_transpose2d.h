@@ -53,9 +53,9 @@ void conv_transpose2d_backward_weight_cpu(const ConvTranspose2dShape& s, const f
 
 // ---- CUDA: numbered variants, device pointers. ----
 enum class ConvTranspose2dVariant : int {
-  kV1Naive = 1,          // one thread per output element, gathers its inputs (exact fp32)
-  kV2GemmScatter = 2,    // tiled GEMM [NHW x C] x [C x RSK] on CUDA cores + scatter (exact fp32)
-  kV3GemmTf32 = 3,       // the same GEMM on tensor cores (TF32 mma)
+  kV1Naive = 1,        // one thread per output element, gathers its inputs (exact fp32)
+  kV2GemmScatter = 2,  // tiled GEMM [NHW x C] x [C x RSK] on CUDA cores + scatter (exact fp32)
+  kV3GemmTf32 = 3,     // the same GEMM on tensor cores (TF32 mma)
 };
 constexpr int kConvTranspose2dVariantCount = 3;
 const char* conv_transpose2d_variant_name(ConvTranspose2dVariant v);
@@ -70,12 +70,10 @@ void conv_transpose2d_forward_cuda(ConvTranspose2dVariant v, const ConvTranspose
                                    const float* x, const float* w, const float* bias, float* y,
                                    Stream stream);
 void conv_transpose2d_backward_data_cuda(ConvTranspose2dVariant v, const ConvTranspose2dShape& s,
-                                         const float* dy, const float* w, float* dx,
-                                         Stream stream);
+                                         const float* dy, const float* w, float* dx, Stream stream);
 // Deterministic (fixed-order reduction over N*H*W, no float atomics).
-void conv_transpose2d_backward_weight_cuda(ConvTranspose2dVariant v,
-                                           const ConvTranspose2dShape& s, const float* x,
-                                           const float* dy, float* dw, float* dbias,
+void conv_transpose2d_backward_weight_cuda(ConvTranspose2dVariant v, const ConvTranspose2dShape& s,
+                                           const float* x, const float* dy, float* dw, float* dbias,
                                            void* workspace, Stream stream);
 
 }  // namespace unet::kernels

@@ -55,8 +55,8 @@ class DeviceBuffer {
 
 }  // namespace unet::testing
 
-#define UNET_REQUIRE_CUDA()                                                   \
-  do {                                                                        \
+#define UNET_REQUIRE_CUDA()                                                          \
+  do {                                                                               \
     const std::string unet_cuda_reason = ::unet::testing::cuda_unavailable_reason(); \
-    if (!unet_cuda_reason.empty()) GTEST_SKIP() << unet_cuda_reason;          \
+    if (!unet_cuda_reason.empty()) GTEST_SKIP() << unet_cuda_reason;                 \
   } while (0)

@@ -1,8 +1,8 @@
 #include "tests/testing/testing.h"
 
 #include <algorithm>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -39,7 +39,8 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::shuffle(order.begin(), order.end(), rng);
   std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = -1.0f + 2.0f * static_cast<float>(order[i]) / static_cast<float>(n);
+  for (size_t i = 0; i < n; ++i)
+    v[i] = -1.0f + 2.0f * static_cast<float>(order[i]) / static_cast<float>(n);
   return v;
 }
 
@@ -92,8 +93,8 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed) {
   return ::testing::AssertionSuccess();
 }
 
-std::vector<double> numeric_gradient(const std::function<double()>& loss, std::vector<double>& params,
-                                     double eps) {
+std::vector<double> numeric_gradient(const std::function<double()>& loss,
+                                     std::vector<double>& params, double eps) {
   std::vector<double> grad(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
     const double saved = params[i];

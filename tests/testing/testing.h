@@ -17,7 +17,8 @@ std::vector<double> random_doubles(size_t n, uint64_t seed, double lo = -1.0, do
 // Small integers in [lo, hi] stored as float: sums of their products are exact in fp32,
 // so fast paths must match the reference bit for bit.
 std::vector<float> random_small_ints(size_t n, uint64_t seed, int lo = -3, int hi = 3);
-// Distinct values (a shuffled arithmetic sequence scaled into [-1, 1)): max-pool inputs without ties.
+// Distinct values (a shuffled arithmetic sequence scaled into [-1, 1)): max-pool inputs without
+// ties.
 std::vector<float> distinct_floats(size_t n, uint64_t seed);
 
 // Passes when |got - want| <= atol + rtol * |want| element-wise; on failure reports the count of
@@ -32,8 +33,8 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed);
                                          const std::string& what = "tensor");
 
 // Central finite differences of a scalar function of `params` (changed in place and restored).
-std::vector<double> numeric_gradient(const std::function<double()>& loss, std::vector<double>& params,
-                                     double eps = 1e-6);
+std::vector<double> numeric_gradient(const std::function<double()>& loss,
+                                     std::vector<double>& params, double eps = 1e-6);
 // The gradient-check rule: |a - n| <= tol * max(|a|, |n|, 1) for every element.
 ::testing::AssertionResult gradients_match(const std::vector<double>& analytic,
                                            const std::vector<double>& numeric, double tol,

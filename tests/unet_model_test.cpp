@@ -1,0 +1,192 @@
+// The U-Net as a whole: parameter count, checkpoint names and layouts, gradients against finite
+// differences of an independent double-precision reference, fast paths against the naive
+// reference, and training steps lowering the loss.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "engine/kernel_config.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "model/unet.h"
+#include "tests/testing/reference_unet.h"
+#include "tests/testing/testing.h"
+
+namespace unet {
+namespace {
+
+using model::UNet;
+using model::UNetConfig;
+
+UNetConfig tiny(model::Norm norm = model::Norm::kNone, int depth = 3, int base = 2) {
+  UNetConfig c;
+  c.depth = depth;
+  c.base = base;
+  c.norm = norm;
+  return c;
+}
+
+// Random input and a blob-shaped 0/1 target, NHWC with one channel.
+testing::RefBatch make_batch(int N, int H, int W, uint64_t seed) {
+  testing::RefBatch b{N, H, W, testing::random_doubles(size_t(N) * H * W, seed), {}};
+  b.target.resize(b.x.size());
+  for (int n = 0; n < N; ++n)
+    for (int i = 0; i < H; ++i)
+      for (int j = 0; j < W; ++j) {
+        const double di = i - H / 2.0 + n, dj = j - W / 2.0;
+        b.target[(size_t(n) * H + i) * W + j] = di * di + dj * dj < H * W / 8.0 ? 1.0 : 0.0;
+      }
+  return b;
+}
+
+Tensor to_tensor(const std::vector<double>& v, const Shape& shape) {
+  return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), shape);
+}
+
+TEST(UNetModel, SeedConfigurationHasTheKerasParameterCount) {
+  UNet net(UNetConfig{}, 1);
+  EXPECT_EQ(net.parameter_count(), 7759521);
+}
+
+TEST(UNetModel, StateDictUsesPyTorchNamesAndLayouts) {
+  UNet net(UNetConfig{}, 1);
+  std::map<std::string, Shape> shapes;
+  for (const NamedTensor& t : net.state_dict()) shapes[t.name] = t.tensor.shape();
+  EXPECT_EQ(shapes.size(), 46u);
+  EXPECT_EQ(shapes.at("enc0.conv1.weight"), (Shape{32, 1, 3, 3}));
+  EXPECT_EQ(shapes.at("enc4.conv2.weight"), (Shape{512, 512, 3, 3}));
+  EXPECT_EQ(shapes.at("up3.weight"), (Shape{512, 256, 2, 2}));  // ConvTranspose2d: IOHW
+  EXPECT_EQ(shapes.at("up0.bias"), (Shape{32}));
+  EXPECT_EQ(shapes.at("dec3.conv1.weight"), (Shape{256, 512, 3, 3}));
+  EXPECT_EQ(shapes.at("head.weight"), (Shape{1, 32, 1, 1}));
+  UNet bn(tiny(model::Norm::kBatch), 1);
+  std::set<std::string> names;
+  for (const NamedTensor& t : bn.state_dict()) names.insert(t.name);
+  EXPECT_TRUE(names.count("dec1.bn2.running_var"));
+  EXPECT_TRUE(names.count("enc0.bn1.weight"));
+}
+
+TEST(UNetModel, LayoutConversionIsExactAndInvertible) {
+  // OIHW[k][c][r][s] must equal KRSC[k][r][s][c].
+  Tensor w = Tensor::from_vector(testing::random_floats(4 * 3 * 2 * 5, 3), {4, 3, 2, 5});
+  Tensor pt = model::to_pytorch_layout(w, model::Layout::kKRSCasOIHW);
+  ASSERT_EQ(pt.shape(), (Shape{4, 5, 3, 2}));
+  const float* a = w.f32();
+  const float* b = pt.f32();
+  EXPECT_EQ(b[((1 * 5 + 4) * 3 + 2) * 2 + 1], a[((1 * 3 + 2) * 2 + 1) * 5 + 4]);
+  Tensor back = model::from_pytorch_layout(pt, model::Layout::kKRSCasOIHW);
+  EXPECT_TRUE(testing::bitwise_equal(back.to_vector(), w.to_vector(), "round trip"));
+}
+
+TEST(UNetModel, LoadStateDictRejectsMismatches) {
+  UNet net(tiny(), 1);
+  std::vector<NamedTensor> sd = net.state_dict();
+  std::vector<NamedTensor> missing(sd.begin() + 1, sd.end());
+  try {
+    net.load_state_dict(missing, "ckpt.safetensors");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("ckpt.safetensors: missing tensor 'enc0.conv1.weight'"),
+              std::string::npos)
+        << e.what();
+  }
+  std::vector<NamedTensor> extra = sd;
+  extra.push_back({"bogus.weight", Tensor::zeros({1})});
+  EXPECT_THROW(net.load_state_dict(extra, "x"), std::runtime_error);
+  std::vector<NamedTensor> wrong = sd;
+  wrong[0].tensor = Tensor::zeros({1, 2, 3, 3});
+  try {
+    net.load_state_dict(wrong, "x");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected float32[2, 1, 3, 3]"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(UNetModel, RejectsInputsTheNetworkCannotTile) {
+  UNet net(tiny(), 1);
+  EXPECT_THROW(net.forward(Tensor::zeros({1, 6, 8, 1})), std::invalid_argument);
+  EXPECT_THROW(net.forward(Tensor::zeros({1, 8, 8, 2})), std::invalid_argument);
+}
+
+// Calculus oracle for the whole model: the engine's analytic gradients (float, fast CPU paths)
+// against central differences of the double-precision reference network.
+void check_model_gradients(model::Norm norm, testing::RefLoss loss_kind) {
+  const UNetConfig config = tiny(norm);
+  UNet net(config, 7);
+  const testing::RefBatch batch = make_batch(2, 8, 8, 11);
+  Tensor x = to_tensor(batch.x, {2, 8, 8, 1});
+  Tensor t = to_tensor(batch.target, {2, 8, 8, 1});
+  Tensor logits = net.forward(x);
+  Tensor loss = dice_loss(logits, t);
+  if (loss_kind == testing::RefLoss::kDiceBce) loss = add(loss, bce_with_logits(logits, t));
+  loss.backward();
+
+  testing::RefParams params = testing::reference_params(net);
+  const double ref_loss = testing::reference_unet_loss(config, params, batch, loss_kind);
+  EXPECT_NEAR(loss.item(), ref_loss, 1e-5 * std::max(1.0, std::fabs(ref_loss)));
+  for (const model::ParamRef& p : net.named_tensors()) {
+    if (!p.trainable) continue;
+    std::vector<double>& values = params[p.name];
+    auto f = [&] { return testing::reference_unet_loss(config, params, batch, loss_kind); };
+    const std::vector<double> numeric = testing::numeric_gradient(f, values, 1e-6);
+    const std::vector<float> g = p.tensor->grad().to_vector();
+    // 2e-3: the engine computes in float (relative error ~1e-6 per op over ~20 layers), the
+    // numeric side in double; a wrong index or a missing term is off by O(1).
+    EXPECT_TRUE(
+        testing::gradients_match(std::vector<double>(g.begin(), g.end()), numeric, 2e-3, p.name));
+  }
+}
+
+TEST(UNetModel, GradientsMatchFiniteDifferencesWithoutNorm) {
+  check_model_gradients(model::Norm::kNone, testing::RefLoss::kDice);
+}
+
+TEST(UNetModel, GradientsMatchFiniteDifferencesWithBatchNormAndDiceBce) {
+  check_model_gradients(model::Norm::kBatch, testing::RefLoss::kDiceBce);
+}
+
+// Spec oracle for the whole model: fast CPU paths against the naive reference loops.
+TEST(UNetModel, FastPathsMatchTheNaiveReference) {
+  UNetConfig config = tiny(model::Norm::kNone, 4, 4);
+  const testing::RefBatch batch = make_batch(3, 16, 16, 5);
+  std::vector<float> losses;
+  std::vector<std::vector<float>> grads[2];
+  for (int use_ref = 0; use_ref < 2; ++use_ref) {
+    kernel_config().cpu_reference = use_ref == 1;
+    UNet net(config, 3);
+    Tensor loss = dice_loss(net.forward(to_tensor(batch.x, {3, 16, 16, 1})),
+                            to_tensor(batch.target, {3, 16, 16, 1}));
+    loss.backward();
+    losses.push_back(loss.item());
+    for (const Tensor& p : net.parameters()) grads[use_ref].push_back(p.grad().to_vector());
+  }
+  kernel_config().cpu_reference = false;
+  EXPECT_NEAR(losses[0], losses[1], 1e-5);
+  for (size_t i = 0; i < grads[0].size(); ++i) {
+    // Summation order differs (GEMM blocking vs plain loops): fp32 relative ~1e-5, absolute floor
+    // for gradients that are near zero.
+    EXPECT_TRUE(
+        testing::all_close(grads[0][i], grads[1][i], 1e-3f, 1e-6f, "grad " + std::to_string(i)));
+  }
+}
+
+TEST(UNetModel, AdamStepsLowerTheLoss) {
+  UNet net(tiny(model::Norm::kBatch, 3, 4), 5);
+  const testing::RefBatch batch = make_batch(4, 16, 16, 9);
+  Tensor x = to_tensor(batch.x, {4, 16, 16, 1}), t = to_tensor(batch.target, {4, 16, 16, 1});
+  Adam adam(net.parameters(), AdamOptions{});
+  float first = 0, last = 0;
+  for (int step = 0; step < 15; ++step) {
+    adam.zero_grad();
+    Tensor loss = dice_loss(net.forward(x), t);
+    loss.backward();
+    adam.step();
+    (step == 0 ? first : last) = loss.item();
+  }
+  EXPECT_LT(last, first - 0.05f) << "first " << first << ", last " << last;
+}
+
+}  // namespace
+}  // namespace unet
