@@ -132,10 +132,9 @@ Results run_cuda(Conv2dVariant v, const Conv2dShape& s, const Data& d, bool relu
   return Results{y.to_host(), dx.to_host(), dw.to_host(), dbias.to_host()};
 }
 
-// Compares every variant with the reference on one case.
-void check_case(const Conv2dShape& s, bool bias, bool relu, bool mask, uint64_t seed) {
-  const Data d = make_data(s, bias, mask, seed, false);
-  const Results want = run_ref(s, d, relu);
+// Compares every variant with the reference `want` computed from `d`.
+void check_all_variants(const Conv2dShape& s, const Data& d, const Results& want, bool relu) {
+  const bool bias = !d.bias.empty(), mask = !d.relu_y.empty();
   const float mx = max_abs(d.x), mw = max_abs(d.w), mdy = max_abs(d.dy);
   const double kg_fwd = double(s.R) * s.S * s.C, kg_bd = double(s.R) * s.S * s.K;
   const double kg_bw = double(s.N) * s.P() * s.Q();
@@ -157,6 +156,11 @@ void check_case(const Conv2dShape& s, bool bias, bool relu, bool mask, uint64_t 
       EXPECT_TRUE(all_close(got.dbias, want.dbias, t.rtol, t.atol, "dbias " + tag));
     }
   }
+}
+
+void check_case(const Conv2dShape& s, bool bias, bool relu, bool mask, uint64_t seed) {
+  const Data d = make_data(s, bias, mask, seed, false);
+  check_all_variants(s, d, run_ref(s, d, relu), relu);
 }
 #endif  // UNET_HAS_CUDA
 
@@ -210,20 +214,56 @@ const SeedLayer kSeedLayers[] = {
     {32, 512, 256, 3}, {64, 256, 128, 3}, {128, 128, 64, 3}, {256, 64, 32, 3},  {256, 32, 1, 1},
 };
 
-class Conv2dCudaSeed : public ::testing::TestWithParam<int> {};
+constexpr int kSeedCount = int(sizeof(kSeedLayers) / sizeof(kSeedLayers[0]));
+
+Conv2dShape seed_shape(int i) {
+  const SeedLayer l = kSeedLayers[i];
+  return make_shape(1, l.hw, l.hw, l.c, l.k, l.r, l.r, l.r / 2, 1);
+}
+
+// The naive reference needs ~27 GMAC for these layers (seconds per layer), so all of them are
+// computed at once, concurrently, before the first test of the suite (only when a device exists).
+class Conv2dCudaSeed : public ::testing::TestWithParam<int> {
+ protected:
+#ifdef UNET_HAS_CUDA
+  struct Case {
+    Data d;
+    Results want;
+  };
+  static void SetUpTestSuite() {
+    if (!unet::testing::cuda_unavailable_reason().empty()) return;
+    cases_ = new std::vector<Case>(kSeedCount);
+    std::vector<std::future<void>> jobs;
+    for (int i = 0; i < kSeedCount; ++i) {
+      jobs.push_back(std::async(std::launch::async, [i] {
+        Case& c = (*cases_)[i];
+        c.d = make_data(seed_shape(i), true, true, 300 + i, false);
+        c.want = run_ref(seed_shape(i), c.d, true);
+      }));
+    }
+    for (auto& j : jobs) j.get();
+  }
+  static void TearDownTestSuite() {
+    delete cases_;
+    cases_ = nullptr;
+  }
+  static std::vector<Case>* cases_;
+#endif
+};
+#ifdef UNET_HAS_CUDA
+std::vector<Conv2dCudaSeed::Case>* Conv2dCudaSeed::cases_ = nullptr;
+#endif
 
 TEST_P(Conv2dCudaSeed, AllVariantsMatchReference) {
   UNET_REQUIRE_CUDA();
 #ifdef UNET_HAS_CUDA
-  const SeedLayer l = kSeedLayers[GetParam()];
-  const int pad = l.r / 2;
-  check_case(make_shape(1, l.hw, l.hw, l.c, l.k, l.r, l.r, pad, 1), true, true, true,
-             300 + GetParam());
+  ASSERT_NE(cases_, nullptr);
+  const Case& c = (*cases_)[GetParam()];
+  check_all_variants(seed_shape(GetParam()), c.d, c.want, true);
 #endif
 }
 
-INSTANTIATE_TEST_SUITE_P(Layers, Conv2dCudaSeed,
-                         ::testing::Range(0, int(sizeof(kSeedLayers) / sizeof(kSeedLayers[0]))));
+INSTANTIATE_TEST_SUITE_P(Layers, Conv2dCudaSeed, ::testing::Range(0, kSeedCount));
 
 // ---- Exact: small integers make every partial sum exact in fp32 (and TF32 holds them exactly),
 // so any summation order gives the reference's bits. ----
