@@ -295,6 +295,10 @@ TEST(ConvTranspose2dCudaContract, RejectionsNameOpAndProblem) {
   expect_message([&] { conv_transpose2d_backward_weight_workspace_bytes(v1, zero_c); },
                  "conv_transpose2d_backward_weight_workspace_bytes",
                  "input dims N,H,W,C must all be >= 1");
+  auto huge = good;
+  huge.N = 1 << 16, huge.H = 1 << 8, huge.W = 1 << 8;  // 2^32 input pixels: 32-bit indexing limit
+  expect_message([&] { conv_transpose2d_backward_data_cuda(v1, huge, p, p, p, nullptr); },
+                 "conv_transpose2d_backward_data_cuda", "N*H*W must be < 2^31");
   auto zero_stride = good;
   zero_stride.stride_w = 0;
   expect_message([&] { conv_transpose2d_forward_cuda(v1, zero_stride, p, p, p, p, nullptr); },

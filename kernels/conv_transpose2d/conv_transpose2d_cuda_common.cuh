@@ -38,9 +38,11 @@ inline unsigned ceil_div(int64_t a, int64_t b) { return static_cast<unsigned>((a
 // Offset in y (or dy) of input pixel m's block corner, and of column j = (r,s,k) inside it.
 // Valid for any stride (the block corner is (h*stride_h, w*stride_w)).
 __device__ __forceinline__ int64_t y_base(const Geom& g, int64_t m) {
-  const int64_t n = m / (int64_t(g.H) * g.W);
-  const int h = int(m / g.W % g.H), w = int(m % g.W);
-  return ((n * g.P + int64_t(h) * g.stride_h) * g.Q + int64_t(w) * g.stride_w) * g.K;
+  // The dispatcher rejects N*H*W >= 2^31, so 32-bit division suffices (int64 division is a long
+  // instruction sequence, and this runs once per operand element).
+  const int mi = int(m), hw = g.H * g.W;
+  const int n = mi / hw, rem = mi - n * hw, h = rem / g.W, w = rem - h * g.W;
+  return ((int64_t(n) * g.P + int64_t(h) * g.stride_h) * g.Q + int64_t(w) * g.stride_w) * g.K;
 }
 __device__ __forceinline__ int64_t y_off(const Geom& g, int j) {
   const int k = j % g.K, rs = j / g.K, s = rs % g.S, r = rs / g.S;

@@ -6,6 +6,7 @@
 // Reductions: reduce_splits reads splits * C*R*S*K floats and writes C*R*S*K; the dbias passes read
 // N*P*Q*K floats once. Both are memory bound and small next to the GEMMs.
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -77,6 +78,11 @@ void check_variant(const char* op, ConvTranspose2dVariant v, const ConvTranspose
   if (id < 1 || id > kConvTranspose2dVariantCount) {
     throw std::invalid_argument(std::string(op) + ": unknown variant " + std::to_string(id) +
                                 "; use kV1Naive, kV2GemmScatter or kV3GemmTf32");
+  }
+  if (int64_t(s.N) * s.H * s.W > INT32_MAX) {
+    throw std::invalid_argument(std::string(op) + ": N*H*W must be < 2^31 (shape " +
+                                detail::conv_transpose2d_shape_string(s) +
+                                "); split the batch into smaller calls");
   }
   if (!conv_transpose2d_variant_supports(v, s)) {
     throw std::invalid_argument(std::string(op) + ": variant " + conv_transpose2d_variant_name(v) +
