@@ -1,0 +1,233 @@
+#include "apps/common/predictor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+
+namespace unet::apps {
+namespace {
+
+std::string size_str(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
+
+// Stride resampling works when one size is an integer multiple of the other (slicing.cpp).
+bool stride_ok(int64_t a, int64_t b) { return (a >= b && a % b == 0) || (b > a && b % a == 0); }
+
+// Puts the net in eval mode for a scope: predictions must use batch norm's running statistics
+// even when the caller was in the middle of training.
+class EvalScope {
+ public:
+  explicit EvalScope(model::UNet& net) : net_(net), was_training_(net.training()) {
+    net_.set_training(false);
+  }
+  ~EvalScope() { net_.set_training(was_training_); }
+  EvalScope(const EvalScope&) = delete;
+  EvalScope& operator=(const EvalScope&) = delete;
+
+ private:
+  model::UNet& net_;
+  bool was_training_;
+};
+
+void check_options(const PredictOptions& o, const std::string& where) {
+  if (!(o.threshold > 0.0f && o.threshold < 1.0f)) {
+    throw std::invalid_argument(where + ": threshold " + std::to_string(o.threshold) +
+                                " is outside (0, 1); pass e.g. --threshold 0.5");
+  }
+  if (o.batch < 1) {
+    throw std::invalid_argument(where + ": batch " + std::to_string(o.batch) +
+                                " must be at least 1; pass e.g. --batch 8");
+  }
+}
+
+}  // namespace
+
+std::vector<float> predict_probabilities(model::UNet& net, const float* slices, int64_t n,
+                                         int height, int width, int batch) {
+  if (batch < 1 || n < 0 || height <= 0 || width <= 0) {
+    throw std::invalid_argument(
+        "predict_probabilities: need batch >= 1, n >= 0 and positive "
+        "sizes (got batch " +
+        std::to_string(batch) + ", n " + std::to_string(n) + ", " + size_str(height, width) + ")");
+  }
+  const int m = net.config().size_multiple();
+  if (height % m != 0 || width % m != 0) {
+    throw std::invalid_argument("predict_probabilities: slices " + size_str(height, width) +
+                                " are not multiples of " + std::to_string(m) +
+                                " (2^(depth-1)) as the model (" + net.config().describe() +
+                                ") needs; use slices of the size the checkpoint was trained on");
+  }
+  EvalScope eval(net);
+  NoGradGuard no_grad;
+  const int64_t pixels = int64_t{height} * width;
+  std::vector<float> out(static_cast<size_t>(n * pixels));
+  for (int64_t s0 = 0; s0 < n; s0 += batch) {
+    const int64_t b = std::min<int64_t>(batch, n - s0);
+    const Tensor x = Tensor::from_data(slices + s0 * pixels, {b, height, width, 1}, net.device());
+    const std::vector<float> p = sigmoid(net.forward(x)).to_vector();
+    std::copy(p.begin(), p.end(), out.begin() + s0 * pixels);
+  }
+  return out;
+}
+
+void check_mappable(const Preprocess& preprocess, int64_t nx, int64_t ny,
+                    const std::string& where) {
+  const int h = preprocess.slice.height, w = preprocess.slice.width;
+  if (nx <= 0 || ny <= 0) {
+    throw std::invalid_argument(where + ": in-plane size " + size_str(ny, nx) +
+                                " (rows x cols) is empty; pass a 3-D CT volume");
+  }
+  if (preprocess.slice.resample == io::Resample::kStride &&
+      !(stride_ok(ny, h) && stride_ok(nx, w))) {
+    throw std::invalid_argument(
+        where + ": in-plane size " + size_str(ny, nx) + " (rows x cols) cannot be mapped to the " +
+        "checkpoint's " + size_str(h, w) + " input by stride resampling (not an integer factor " +
+        "per axis); use a checkpoint trained with --resample bilinear, or a volume whose slices " +
+        "are a multiple of " + size_str(h, w));
+  }
+}
+
+void map_to_original(const float* net_prob, int height, int width, float* out, int64_t ny,
+                     int64_t nx, io::Resample resample) {
+  // Stride's inverse is resample_image's upsampling branch (nearest replication). Bilinear of
+  // values in [0, 1] is a convex combination, so it stays in [0, 1] too.
+  io::resample_image(net_prob, height, width, out, ny, nx, resample);
+}
+
+// An explicit stack instead of recursion: a liver is millions of voxels.
+void keep_largest_component(std::vector<uint8_t>& mask, int64_t nx, int64_t ny, int64_t nz) {
+  std::vector<int32_t> label(mask.size(), 0);
+  std::vector<int64_t> stack;
+  int32_t next = 0, best = 0;
+  int64_t best_size = 0;
+  for (int64_t start = 0; start < static_cast<int64_t>(mask.size()); ++start) {
+    if (!mask[start] || label[start]) continue;
+    ++next;
+    int64_t size = 0;
+    label[start] = next;
+    stack.push_back(start);
+    while (!stack.empty()) {
+      const int64_t v = stack.back();
+      stack.pop_back();
+      ++size;
+      const int64_t i = v % nx, j = (v / nx) % ny, k = v / (nx * ny);
+      for (int64_t dk = -1; dk <= 1; ++dk) {
+        for (int64_t dj = -1; dj <= 1; ++dj) {
+          for (int64_t di = -1; di <= 1; ++di) {
+            const int64_t a = i + di, b = j + dj, c = k + dk;
+            if (a < 0 || a >= nx || b < 0 || b >= ny || c < 0 || c >= nz) continue;
+            const int64_t u = a + nx * (b + ny * c);
+            if (mask[u] && !label[u]) {
+              label[u] = next;
+              stack.push_back(u);
+            }
+          }
+        }
+      }
+    }
+    if (size > best_size) {
+      best_size = size;
+      best = next;
+    }
+  }
+  for (size_t v = 0; v < mask.size(); ++v) mask[v] = (mask[v] && label[v] == best) ? 1 : 0;
+}
+
+io::HuWindow display_window(const Preprocess& preprocess) {
+  if (preprocess.slice.window.enabled) return preprocess.slice.window;
+  return io::HuWindow{};  // the liver window [-100, 400]
+}
+
+std::vector<uint8_t> threshold_mask(const std::vector<float>& probabilities, float threshold) {
+  std::vector<uint8_t> mask(probabilities.size());
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = probabilities[i] > threshold ? 1 : 0;
+  return mask;
+}
+
+double mask_volume_ml(const std::vector<uint8_t>& mask, const io::NiftiGeometry& g) {
+  int64_t ones = 0;
+  for (uint8_t v : mask) ones += v ? 1 : 0;
+  // NIfTI spatial units (xyzt_units & 7): 1 metre, 2 mm, 3 micron; 0 (unknown) is read as mm,
+  // which is what CT exports mean.
+  double to_mm = 1.0;
+  switch (g.xyzt_units & 7) {
+    case 1:
+      to_mm = 1000.0;
+      break;
+    case 3:
+      to_mm = 1e-3;
+      break;
+    default:
+      break;
+  }
+  const double voxel_mm3 = g.spacing[0] * g.spacing[1] * g.spacing[2] * to_mm * to_mm * to_mm;
+  return static_cast<double>(ones) * voxel_mm3 / 1000.0;  // 1 mL = 1000 mm^3
+}
+
+VolumePrediction predict_volume(model::UNet& net, const Preprocess& preprocess,
+                                const io::NiftiVolume& volume, const PredictOptions& options) {
+  const std::string where = volume.path.empty() ? std::string("volume") : volume.path;
+  check_options(options, where);
+  const io::NiftiGeometry& g = volume.geometry;
+  if (static_cast<int64_t>(volume.voxels.size()) != g.nx * g.ny * g.nz || g.nz <= 0) {
+    throw std::invalid_argument(where + ": " + std::to_string(volume.voxels.size()) +
+                                " voxels do not fill the grid " + std::to_string(g.nx) + "x" +
+                                std::to_string(g.ny) + "x" + std::to_string(g.nz) +
+                                "; read it with io::read_nifti");
+  }
+  check_mappable(preprocess, g.nx, g.ny, where);
+  const int h = preprocess.slice.height, w = preprocess.slice.width;
+  const int64_t net_px = int64_t{h} * w, orig_px = g.nx * g.ny;
+
+  VolumePrediction r;
+  r.nx = g.nx;
+  r.ny = g.ny;
+  r.nz = g.nz;
+  r.probabilities.resize(static_cast<size_t>(orig_px * g.nz));
+  if (options.display == DisplayImages::kNetwork) {
+    r.display_height = h;
+    r.display_width = w;
+  } else if (options.display == DisplayImages::kOriginal) {
+    r.display_height = static_cast<int>(g.ny);
+    r.display_width = static_cast<int>(g.nx);
+  }
+  r.display.resize(static_cast<size_t>(g.nz * r.display_height * r.display_width));
+  const io::HuWindow shown = display_window(preprocess);
+
+  // One batch of slices at a time keeps memory at batch * H * W on top of the outputs.
+  std::vector<float> batch_in(static_cast<size_t>(options.batch * net_px));
+  for (int64_t k0 = 0; k0 < g.nz; k0 += options.batch) {
+    const int64_t b = std::min<int64_t>(options.batch, g.nz - k0);
+    for (int64_t s = 0; s < b; ++s) {
+      float* slice = batch_in.data() + s * net_px;
+      io::prepare_image_slice(volume.voxels.data(), g.nx, g.ny, g.nz, k0 + s, preprocess.slice,
+                              slice);
+      if (options.display == DisplayImages::kNetwork) {
+        // Before normalisation: the windowed slice (re-windowed when the checkpoint has none).
+        float* d = r.display.data() + (k0 + s) * net_px;
+        std::copy(slice, slice + net_px, d);
+        if (!preprocess.slice.window.enabled) io::apply_window(d, net_px, shown);
+      }
+      io::normalize(slice, static_cast<size_t>(net_px), preprocess.norm);
+    }
+    const std::vector<float> p =
+        predict_probabilities(net, batch_in.data(), b, h, w, options.batch);
+    for (int64_t s = 0; s < b; ++s) {
+      map_to_original(p.data() + s * net_px, h, w, r.probabilities.data() + (k0 + s) * orig_px,
+                      g.ny, g.nx, preprocess.slice.resample);
+    }
+  }
+  if (options.display == DisplayImages::kOriginal) {
+    std::copy(volume.voxels.begin(), volume.voxels.end(), r.display.begin());
+    io::apply_window(r.display.data(), r.display.size(), shown);
+  }
+  r.mask = threshold_mask(r.probabilities, options.threshold);
+  if (options.largest_component) keep_largest_component(r.mask, g.nx, g.ny, g.nz);
+  for (uint8_t v : r.mask) r.liver_voxels += v;
+  r.liver_volume_ml = mask_volume_ml(r.mask, g);
+  return r;
+}
+
+}  // namespace unet::apps
