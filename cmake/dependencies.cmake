@@ -3,8 +3,19 @@ find_package(OpenMP REQUIRED)
 find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(PNG REQUIRED)
-find_package(CLI11 CONFIG REQUIRED)
-find_package(nlohmann_json CONFIG REQUIRED)
+# Header-only libraries: their CMake configs where installed, else the bare headers (machines that
+# carry them in UNET_DEPS_PREFIX, like the GPU machine).
+function(unet_header_only target package header)
+  find_package(${package} CONFIG QUIET)
+  if(NOT TARGET ${target})
+    find_path(_unet_${package}_include ${header} REQUIRED)
+    add_library(${target} INTERFACE IMPORTED GLOBAL)
+    target_include_directories(${target} INTERFACE ${_unet_${package}_include})
+    message(STATUS "${package}: headers in ${_unet_${package}_include}")
+  endif()
+endfunction()
+unet_header_only(CLI11::CLI11 CLI11 CLI/CLI.hpp)
+unet_header_only(nlohmann_json::nlohmann_json nlohmann_json nlohmann/json.hpp)
 find_package(httplib CONFIG QUIET)
 
 # OpenBLAS: the CPU fast path's sgemm. Without it, kernels/common/gemm_cpu.cpp uses its own blocked loop.

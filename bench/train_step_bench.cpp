@@ -1,0 +1,106 @@
+// Whole training steps (forward, Dice loss, backward, Adam) of the U-Net, in images/s with peak
+// memory, on the CPU and (when present) the GPU. The same network, loss and optimiser run in
+// bench/torch_reference.py for side-by-side ratios on the same machine in the same call.
+//
+//   train_step_bench --benchmark_filter=cpu     (CPU configs)
+//   train_step_bench --benchmark_filter=cuda    (GPU configs: seed at batch 10/32, fp32 and TF32)
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <random>
+
+#include "engine/allocator.h"
+#include "engine/device.h"
+#include "engine/kernel_config.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "model/unet.h"
+
+namespace {
+
+using namespace unet;
+
+void run_train_step(benchmark::State& state, Device device, MathMode math, int batch, int size,
+                    int base) {
+  if (device.is_cuda() && !cuda_available()) {
+    state.SkipWithError("no CUDA device present");
+    return;
+  }
+  kernel_config().math = math;
+  model::UNetConfig config;
+  config.base = base;
+  model::UNet net(config, 1);
+  net.to(device);
+  Adam adam(net.parameters(), AdamOptions{});
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> x(size_t(batch) * size * size), t(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = u(rng);
+    t[i] = u(rng) > 0.6f ? 1.0f : 0.0f;
+  }
+  Tensor xt = Tensor::from_vector(x, {batch, size, size, 1}, device);
+  Tensor tt = Tensor::from_vector(t, {batch, size, size, 1}, device);
+  auto step = [&] {
+    adam.zero_grad();
+    Tensor loss = dice_loss(net.forward(xt), tt);
+    loss.backward();
+    adam.step();
+    if (device.is_cuda()) cuda_synchronize();
+  };
+  step();  // warm-up: fills the caching allocator, so the timed steps do no cudaMalloc
+  if (device.is_cuda())
+    cuda_reset_peak();
+  else
+    cpu_reset_peak();
+  const size_t allocs_before = device.is_cuda() ? cuda_memory_stats().system_allocs : 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const MemoryStats mem = device.is_cuda() ? cuda_memory_stats() : cpu_memory_stats();
+  state.counters["img_per_s"] =
+      benchmark::Counter(double(batch) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["peak_GiB"] = double(mem.peak_bytes) / (1024.0 * 1024 * 1024);
+  if (device.is_cuda())
+    state.counters["cudaMalloc_in_loop"] = double(mem.system_allocs - allocs_before);
+  kernel_config().math = MathMode::kFp32;
+}
+
+// CPU: the seed network at batch 1, and a smaller one (base 16, 128x128) at batch 10.
+BENCHMARK_CAPTURE(run_train_step, cpu / seed_256 / b1, Device::cpu(), MathMode::kFp32, 1, 256, 32)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK_CAPTURE(run_train_step, cpu / base16_128 / b10, Device::cpu(), MathMode::kFp32, 10, 128,
+                  16)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+// GPU: the seed network at batch 10 and 32, strict fp32 and TF32.
+BENCHMARK_CAPTURE(run_train_step, cuda / seed_256 / b10 / fp32, Device::cuda(), MathMode::kFp32, 10,
+                  256, 32)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);
+BENCHMARK_CAPTURE(run_train_step, cuda / seed_256 / b10 / tf32, Device::cuda(), MathMode::kTf32, 10,
+                  256, 32)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);
+BENCHMARK_CAPTURE(run_train_step, cuda / seed_256 / b32 / fp32, Device::cuda(), MathMode::kFp32, 32,
+                  256, 32)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);
+BENCHMARK_CAPTURE(run_train_step, cuda / seed_256 / b32 / tf32, Device::cuda(), MathMode::kTf32, 32,
+                  256, 32)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);
+
+}  // namespace
+
+BENCHMARK_MAIN();

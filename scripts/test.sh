@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command (README): installs what is missing, builds, checks formatting, runs the whole
+# GoogleTest suite with ctest (CUDA tests skip without a GPU and run with one), and ends with
+# ctest's summary line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+JOBS=${JOBS:-$(nproc)}
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > build-configure.log 2>&1 || { cat build-configure.log; exit 1; }
+if ! cmake --build build -j "$JOBS" > build.log 2>&1; then
+  grep -E "error|Error" build.log | head -40
+  echo "build failed (full log: build.log)"
+  exit 1
+fi
+bash scripts/format_check.sh
+/usr/bin/python3 -m unittest discover -s tests/torch_parity -q 2>&1 | tail -3
+ctest --test-dir build -j "$JOBS" --output-on-failure --timeout 600
