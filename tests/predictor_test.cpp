@@ -208,22 +208,6 @@ TEST(Predictor, ThresholdIsStrict) {
   EXPECT_EQ(threshold_mask({0.5f, 0.50001f, 0.2f, 1.0f}, 0.5f), (std::vector<uint8_t>{0, 1, 0, 1}));
 }
 
-TEST(Predictor, LargestComponentKeepsTheBiggestAndUses26Connectivity) {
-  // 4x3x2 volume: a diagonal chain of 3 voxels (connected only through corners) and a pair.
-  const int64_t nx = 4, ny = 3, nz = 2;
-  std::vector<uint8_t> m(nx * ny * nz, 0);
-  auto at = [&](int64_t i, int64_t j, int64_t k) -> uint8_t& { return m[i + nx * (j + ny * k)]; };
-  at(3, 0, 0) = at(3, 1, 0) = 1;                // pair
-  at(0, 0, 0) = at(1, 1, 1) = at(0, 2, 0) = 1;  // corner-connected chain of 3
-  keep_largest_component(m, nx, ny, nz);
-  EXPECT_EQ(ones(m), 3);
-  EXPECT_EQ(at(3, 0, 0), 0);
-  EXPECT_EQ(at(1, 1, 1), 1);
-  std::vector<uint8_t> empty(8, 0);
-  keep_largest_component(empty, 2, 2, 2);
-  EXPECT_EQ(ones(empty), 0);
-}
-
 TEST(Predictor, VolumeInMillilitresFollowsUnits) {
   io::NiftiGeometry g = io::make_geometry(2, 2, 1, 2.0, 5.0, 10.0);  // 100 mm^3 per voxel
   const std::vector<uint8_t> m = {1, 1, 0, 1};

@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "io/metrics3d.h"
 
 namespace unet::apps {
 namespace {
@@ -96,45 +97,6 @@ void map_to_original(const float* net_prob, int height, int width, float* out, i
   io::resample_image(net_prob, height, width, out, ny, nx, resample);
 }
 
-// An explicit stack instead of recursion: a liver is millions of voxels.
-void keep_largest_component(std::vector<uint8_t>& mask, int64_t nx, int64_t ny, int64_t nz) {
-  std::vector<int32_t> label(mask.size(), 0);
-  std::vector<int64_t> stack;
-  int32_t next = 0, best = 0;
-  int64_t best_size = 0;
-  for (int64_t start = 0; start < static_cast<int64_t>(mask.size()); ++start) {
-    if (!mask[start] || label[start]) continue;
-    ++next;
-    int64_t size = 0;
-    label[start] = next;
-    stack.push_back(start);
-    while (!stack.empty()) {
-      const int64_t v = stack.back();
-      stack.pop_back();
-      ++size;
-      const int64_t i = v % nx, j = (v / nx) % ny, k = v / (nx * ny);
-      for (int64_t dk = -1; dk <= 1; ++dk) {
-        for (int64_t dj = -1; dj <= 1; ++dj) {
-          for (int64_t di = -1; di <= 1; ++di) {
-            const int64_t a = i + di, b = j + dj, c = k + dk;
-            if (a < 0 || a >= nx || b < 0 || b >= ny || c < 0 || c >= nz) continue;
-            const int64_t u = a + nx * (b + ny * c);
-            if (mask[u] && !label[u]) {
-              label[u] = next;
-              stack.push_back(u);
-            }
-          }
-        }
-      }
-    }
-    if (size > best_size) {
-      best_size = size;
-      best = next;
-    }
-  }
-  for (size_t v = 0; v < mask.size(); ++v) mask[v] = (mask[v] && label[v] == best) ? 1 : 0;
-}
-
 io::HuWindow display_window(const Preprocess& preprocess) {
   if (preprocess.slice.window.enabled) return preprocess.slice.window;
   return io::HuWindow{};  // the liver window [-100, 400]
@@ -146,9 +108,7 @@ std::vector<uint8_t> threshold_mask(const std::vector<float>& probabilities, flo
   return mask;
 }
 
-double mask_volume_ml(const std::vector<uint8_t>& mask, const io::NiftiGeometry& g) {
-  int64_t ones = 0;
-  for (uint8_t v : mask) ones += v ? 1 : 0;
+void spacing_mm(const io::NiftiGeometry& g, double out[3]) {
   // NIfTI spatial units (xyzt_units & 7): 1 metre, 2 mm, 3 micron; 0 (unknown) is read as mm,
   // which is what CT exports mean.
   double to_mm = 1.0;
@@ -162,8 +122,15 @@ double mask_volume_ml(const std::vector<uint8_t>& mask, const io::NiftiGeometry&
     default:
       break;
   }
-  const double voxel_mm3 = g.spacing[0] * g.spacing[1] * g.spacing[2] * to_mm * to_mm * to_mm;
-  return static_cast<double>(ones) * voxel_mm3 / 1000.0;  // 1 mL = 1000 mm^3
+  for (int i = 0; i < 3; ++i) out[i] = g.spacing[i] * to_mm;
+}
+
+double mask_volume_ml(const std::vector<uint8_t>& mask, const io::NiftiGeometry& g) {
+  int64_t ones = 0;
+  for (uint8_t v : mask) ones += v ? 1 : 0;
+  double s[3];
+  spacing_mm(g, s);
+  return static_cast<double>(ones) * s[0] * s[1] * s[2] / 1000.0;  // 1 mL = 1000 mm^3
 }
 
 VolumePrediction predict_volume(model::UNet& net, const Preprocess& preprocess,
@@ -224,7 +191,7 @@ VolumePrediction predict_volume(model::UNet& net, const Preprocess& preprocess,
     io::apply_window(r.display.data(), r.display.size(), shown);
   }
   r.mask = threshold_mask(r.probabilities, options.threshold);
-  if (options.largest_component) keep_largest_component(r.mask, g.nx, g.ny, g.nz);
+  if (options.largest_component) io::keep_largest_component(r.mask.data(), g.nx, g.ny, g.nz);
   for (uint8_t v : r.mask) r.liver_voxels += v;
   r.liver_volume_ml = mask_volume_ml(r.mask, g);
   return r;

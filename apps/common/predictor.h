@@ -45,9 +45,8 @@ io::HuWindow display_window(const Preprocess& preprocess);
 // `pred > 0.5`).
 std::vector<uint8_t> threshold_mask(const std::vector<float>& probabilities, float threshold);
 
-// Keeps only the largest 26-connected component of a 0/1 volume [nz][ny][nx] (ties: the first
-// found in NIfTI order); an empty mask stays empty.
-void keep_largest_component(std::vector<uint8_t>& mask, int64_t nx, int64_t ny, int64_t nz);
+// The voxel spacing in mm from the header's spatial unit (metre, mm, micron; unknown read as mm).
+void spacing_mm(const io::NiftiGeometry& g, double out[3]);
 
 // Volume of the ones in mL from the NIfTI spacing and its spatial unit (mm when unknown).
 double mask_volume_ml(const std::vector<uint8_t>& mask, const io::NiftiGeometry& g);
@@ -60,7 +59,7 @@ enum class DisplayImages {
 
 struct PredictOptions {
   float threshold = 0.5f;          // in (0, 1)
-  bool largest_component = false;  // keep only the largest 26-connected 3-D component
+  bool largest_component = false;  // keep only the largest 6-connected 3-D component
   int batch = 8;                   // slices per forward
   DisplayImages display = DisplayImages::kNone;
 };

@@ -1,0 +1,234 @@
+// Output helpers shared by both modes: argument checks, folders, the metrics table/CSV/JSON and the
+// NIfTI geometry of a cache volume. Files go through io's atomic writers (never half-written).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "apps/unet_predict/predict_app.h"
+#include "io/atomic_file.h"
+
+namespace unet::apps::predict {
+namespace {
+
+// Undefined metrics (e.g. RVD of an empty reference) are NaN in memory, "" in the CSV and null in
+// the JSON, which has no NaN.
+std::string csv_value(double v) {
+  if (!std::isfinite(v)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+nlohmann::json json_value(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+}
+std::string table_value(double v) {
+  if (!std::isfinite(v)) return "     n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%8.4f", v);
+  return buf;
+}
+
+struct Column {
+  const char* name;
+  double CaseMetrics::*field;
+};
+const Column kColumns[] = {{"dice", &CaseMetrics::dice},     {"voe", &CaseMetrics::voe},
+                           {"rvd", &CaseMetrics::rvd},       {"asd_mm", &CaseMetrics::asd_mm},
+                           {"msd_mm", &CaseMetrics::msd_mm}, {"pred_ml", &CaseMetrics::pred_ml},
+                           {"ref_ml", &CaseMetrics::ref_ml}};
+
+}  // namespace
+
+PngMode parse_png_mode(const std::string& text) {
+  if (text == "all") return PngMode::kAll;
+  if (text == "liver") return PngMode::kLiver;
+  if (text == "none") return PngMode::kNone;
+  throw std::invalid_argument("--png '" + text + "' is not one of all, liver, none");
+}
+
+void validate_args(const Args& a) {
+  if (a.checkpoint.empty()) {
+    throw std::invalid_argument("--checkpoint FILE is required (a .safetensors from unet_train)");
+  }
+  if (a.out.empty()) {
+    throw std::invalid_argument("--out DIR is required (where masks, overlays and metrics go)");
+  }
+  if (a.cache.empty() == a.volume.empty()) {
+    throw std::invalid_argument(
+        "pass exactly one of --cache DIR (a unet_prepare slice cache) or --volume CT.nii.gz");
+  }
+  if (!a.reference.empty() && a.volume.empty()) {
+    throw std::invalid_argument(
+        "--reference goes with --volume (a cache carries its own reference masks)");
+  }
+  if (a.batch < 1) {
+    throw std::invalid_argument("--batch " + std::to_string(a.batch) + " must be at least 1");
+  }
+  if (!(a.threshold > 0.0f && a.threshold < 1.0f)) {
+    throw std::invalid_argument("--threshold " + std::to_string(a.threshold) +
+                                " must be in (0, 1), e.g. 0.5");
+  }
+  if (a.max_png < 0) {
+    throw std::invalid_argument("--max-png " + std::to_string(a.max_png) +
+                                " must be >= 0 (0: no limit)");
+  }
+  if (!a.png.empty()) parse_png_mode(a.png);
+}
+
+void write_metrics(const std::string& out_dir, const std::vector<CaseMetrics>& rows,
+                   std::ostream& log, Written& written) {
+  // Mean over the cases where a metric is defined (an empty reference leaves RVD undefined).
+  std::vector<double> mean;
+  for (const Column& c : kColumns) {
+    double sum = 0;
+    int n = 0;
+    for (const CaseMetrics& r : rows) {
+      if (std::isfinite(r.*c.field)) {
+        sum += r.*c.field;
+        ++n;
+      }
+    }
+    mean.push_back(n > 0 ? sum / n : NAN);
+  }
+
+  char head[160];
+  std::snprintf(head, sizeof head, "%-20s %8s %8s %8s %8s %8s %8s %8s\n", "case", "dice", "voe",
+                "rvd", "asd_mm", "msd_mm", "pred_ml", "ref_ml");
+  log << head;
+  std::ostringstream csv;
+  csv << "case";
+  for (const Column& c : kColumns) csv << "," << c.name;
+  csv << "\n";
+  nlohmann::json cases = nlohmann::json::array();
+  for (const CaseMetrics& r : rows) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%-20s", r.name.c_str());
+    log << name;
+    csv << r.name;
+    nlohmann::json j = {{"case", r.name}};
+    for (const Column& c : kColumns) {
+      log << " " << table_value(r.*c.field);
+      csv << "," << csv_value(r.*c.field);
+      j[c.name] = json_value(r.*c.field);
+    }
+    log << "\n";
+    csv << "\n";
+    cases.push_back(j);
+  }
+  char name[32];
+  std::snprintf(name, sizeof name, "%-20s", "mean");
+  log << name;
+  nlohmann::json jm = nlohmann::json::object();
+  for (size_t i = 0; i < mean.size(); ++i) {
+    log << " " << table_value(mean[i]);
+    jm[kColumns[i].name] = json_value(mean[i]);
+  }
+  log << "\n";
+  const nlohmann::json doc = {{"cases", cases}, {"mean", jm}, {"count", rows.size()}};
+  const std::string text = csv.str(), json = doc.dump(2) + "\n";
+  written.metrics_csv = out_dir + "/metrics.csv";
+  written.metrics_json = out_dir + "/metrics.json";
+  io::write_file_atomic(written.metrics_csv, text.data(), text.size());
+  io::write_file_atomic(written.metrics_json, json.data(), json.size());
+}
+
+io::NiftiGeometry geometry_from_manifest(const io::CacheVolume& v) {
+  io::NiftiGeometry g;
+  g.nx = v.nx;
+  g.ny = v.ny;
+  g.nz = v.nz;
+  for (int i = 0; i < 3; ++i) g.spacing[i] = v.spacing[i];
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 4; ++c) g.sto_xyz[r][c] = g.qto_xyz[r][c] = v.voxel_to_world[r][c];
+  }
+  g.sform_code = 1;  // NIFTI_XFORM_SCANNER_ANAT, as unet_synth and scanners write it
+  g.xyzt_units = 2;  // NIFTI_UNITS_MM
+  // The qform is a rotation R times diag(dx, dy, qfac * dz). Derive it from the affine's columns
+  // when they are orthogonal with lengths equal to the spacing; otherwise (shear) keep sform only.
+  double rot[3][3];
+  for (int c = 0; c < 3; ++c) {
+    for (int r = 0; r < 3; ++r) rot[r][c] = v.voxel_to_world[r][c] / v.spacing[c];
+  }
+  double worst = 0;
+  for (int a = 0; a < 3; ++a) {
+    for (int b = 0; b < 3; ++b) {
+      double dot = 0;
+      for (int r = 0; r < 3; ++r) dot += rot[r][a] * rot[r][b];
+      worst = std::max(worst, std::fabs(dot - (a == b ? 1.0 : 0.0)));
+    }
+  }
+  if (worst > 1e-4) return g;
+  const double det = rot[0][0] * (rot[1][1] * rot[2][2] - rot[1][2] * rot[2][1]) -
+                     rot[0][1] * (rot[1][0] * rot[2][2] - rot[1][2] * rot[2][0]) +
+                     rot[0][2] * (rot[1][0] * rot[2][1] - rot[1][1] * rot[2][0]);
+  g.qfac = det < 0 ? -1.0 : 1.0;
+  if (det < 0) {
+    for (int r = 0; r < 3; ++r) rot[r][2] = -rot[r][2];
+  }
+  // Rotation matrix -> unit quaternion (a, b, c, d) with a >= 0 (the NIfTI-1 convention), via the
+  // largest of the four diagonal combinations to stay accurate near 180-degree rotations.
+  double qa, qb, qc, qd;
+  const double trace = rot[0][0] + rot[1][1] + rot[2][2] + 1.0;
+  if (trace > 0.5) {
+    qa = 0.5 * std::sqrt(trace);
+    qb = 0.25 * (rot[2][1] - rot[1][2]) / qa;
+    qc = 0.25 * (rot[0][2] - rot[2][0]) / qa;
+    qd = 0.25 * (rot[1][0] - rot[0][1]) / qa;
+  } else {
+    const double xd = 1.0 + rot[0][0] - (rot[1][1] + rot[2][2]);
+    const double yd = 1.0 + rot[1][1] - (rot[0][0] + rot[2][2]);
+    const double zd = 1.0 + rot[2][2] - (rot[0][0] + rot[1][1]);
+    if (xd > 1.0) {
+      qb = 0.5 * std::sqrt(xd);
+      qc = 0.25 * (rot[0][1] + rot[1][0]) / qb;
+      qd = 0.25 * (rot[0][2] + rot[2][0]) / qb;
+      qa = 0.25 * (rot[2][1] - rot[1][2]) / qb;
+    } else if (yd > 1.0) {
+      qc = 0.5 * std::sqrt(yd);
+      qb = 0.25 * (rot[0][1] + rot[1][0]) / qc;
+      qd = 0.25 * (rot[1][2] + rot[2][1]) / qc;
+      qa = 0.25 * (rot[0][2] - rot[2][0]) / qc;
+    } else {
+      qd = 0.5 * std::sqrt(zd);
+      qb = 0.25 * (rot[0][2] + rot[2][0]) / qd;
+      qc = 0.25 * (rot[1][2] + rot[2][1]) / qd;
+      qa = 0.25 * (rot[1][0] - rot[0][1]) / qd;
+    }
+    if (qa < 0) {
+      qb = -qb;
+      qc = -qc;
+      qd = -qd;
+    }
+  }
+  g.quatern[0] = qb;
+  g.quatern[1] = qc;
+  g.quatern[2] = qd;
+  for (int r = 0; r < 3; ++r) g.quatern[3 + r] = v.voxel_to_world[r][3];
+  g.qform_code = 1;
+  return g;
+}
+
+std::string case_name(const std::string& path) {
+  std::string name = std::filesystem::path(path).filename().string();
+  for (const char* ext : {".nii.gz", ".nii"}) {
+    const std::string e = ext;
+    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
+      return name.substr(0, name.size() - e.size());
+    }
+  }
+  return name;
+}
+
+void make_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir)) {
+    throw std::runtime_error(dir + ": cannot create the output folder (" + ec.message() +
+                             "); pass a writable --out");
+  }
+}
+
+}  // namespace unet::apps::predict

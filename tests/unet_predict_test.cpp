@@ -1,0 +1,330 @@
+// unet_predict end to end as a subprocess, on a tiny random model and tiny phantom cases: cache
+// mode (overlays, masks on the original grid, metrics files) and volume mode (mask with the input's
+// exact geometry, probabilities, metrics against a reference), then every rejection path with its
+// one-line message and nothing written.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "apps/common/checkpoint.h"
+#include "io/nifti.h"
+#include "io/phantom.h"
+#include "io/prepare.h"
+#include "io/slice_cache.h"
+
+namespace fs = std::filesystem;
+using namespace unet;
+
+namespace {
+
+const std::string kBinary = UNET_BINARY_DIR "/unet_predict";
+constexpr int kUint8 = 2, kInt16 = 4;  // NIFTI_TYPE_UINT8, NIFTI_TYPE_INT16
+constexpr int kSize = 16;              // phantom in-plane size; network slices 8x8 (stride 2)
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+int64_t count_files(const fs::path& dir, const std::string& suffix) {
+  if (!fs::exists(dir)) return 0;
+  int64_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    n += name.size() >= suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+  return n;
+}
+
+// One shared fixture for the suite: the model, the phantom cases and the cache are made once.
+class UnetPredict : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string tmpl = (fs::temp_directory_path() / "unet_predict_test_XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    root_ = new fs::path(tmpl);
+    fs::create_directories(*root_ / "raw/train");
+    fs::create_directories(*root_ / "raw/test");
+    for (int c = 0; c < 2; ++c) {
+      io::PhantomOptions po;
+      po.nx = po.ny = kSize;
+      po.nz = 6;
+      po.seed = 40 + c;
+      const io::Phantom ph = io::make_phantom(po);
+      const std::string split = c == 0 ? "train" : "test";
+      const std::string name = c == 0 ? "case01" : "case02";
+      io::write_nifti((*root_ / "raw" / split / (name + "_orig.nii.gz")).string(), ph.geometry,
+                      std::vector<float>(ph.hu.begin(), ph.hu.end()), kInt16);
+      io::write_nifti((*root_ / "raw" / split / (name + "_liver.nii.gz")).string(), ph.geometry,
+                      std::vector<float>(ph.liver.begin(), ph.liver.end()), kUint8);
+    }
+    io::PrepareOptions opt;
+    opt.raw_dir = (*root_ / "raw").string();
+    opt.out_dir = (*root_ / "cache").string();
+    opt.slice.height = opt.slice.width = kSize / 2;
+    opt.keep_empty_train = true;
+    const io::PrepareReport rep = io::prepare_dataset(opt, nullptr);
+
+    apps::Preprocess pre;
+    pre.slice = opt.slice;
+    pre.norm.mean = rep.mean;
+    pre.norm.std = rep.std;
+    model::UNetConfig cfg;
+    cfg.depth = 2;
+    cfg.base = 4;
+    model::UNet net(cfg, 9);
+    apps::save_checkpoint(ckpt(), net, nullptr, {{"preprocess", apps::preprocess_to_json(pre)}});
+    // A saturated head bias: sigmoid = 1 everywhere, i.e. all liver whatever the input.
+    for (const model::ParamRef& p : net.named_tensors()) {
+      if (p.name == "head.bias") p.tensor->f32()[0] = 60.0f;
+    }
+    apps::save_checkpoint(hot_ckpt(), net, nullptr,
+                          {{"preprocess", apps::preprocess_to_json(pre)}});
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    // UNET_KEEP_TEST_FILES=1 keeps the folder (models, overlays, masks) for a look.
+    if (std::getenv("UNET_KEEP_TEST_FILES")) {
+      std::cout << "kept " << *root_ << "\n";
+    } else {
+      fs::remove_all(*root_, ec);
+    }
+    delete root_;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(kBinary)) << kBinary << " is missing: build the unet_predict target";
+  }
+
+  static fs::path root() { return *root_; }
+  static std::string ckpt() { return (*root_ / "tiny.safetensors").string(); }
+  static std::string hot_ckpt() { return (*root_ / "hot.safetensors").string(); }
+  static std::string test_image() { return (*root_ / "raw/test/case02_orig.nii.gz").string(); }
+  static std::string test_mask() { return (*root_ / "raw/test/case02_liver.nii.gz").string(); }
+
+  // Runs unet_predict with `args`; stdout and stderr are captured in files under root.
+  static Result run(const std::string& args) {
+    const fs::path out = root() / "stdout.txt", err = root() / "stderr.txt";
+    const std::string command =
+        "'" + kBinary + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
+    const int status = std::system(command.c_str());
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+  // A rejected run: exit 1, one stderr line "unet_predict: error: ..." containing `part`, and no
+  // output folder left behind.
+  static void expect_reject(const std::string& args, const std::string& part,
+                            const fs::path& out_dir) {
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 1) << args << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("unet_predict: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(part), std::string::npos) << "want '" << part << "' in: " << r.err;
+    EXPECT_FALSE(fs::exists(out_dir) && !fs::is_empty(out_dir)) << out_dir << " was written";
+  }
+
+  static fs::path* root_;
+};
+fs::path* UnetPredict::root_ = nullptr;
+
+void expect_binary_mask(const io::NiftiVolume& m) {
+  for (float v : m.voxels) ASSERT_TRUE(v == 0.0f || v == 1.0f) << v;
+}
+
+void expect_metrics_files(const fs::path& out, size_t cases) {
+  const std::string csv = slurp(out / "metrics.csv");
+  EXPECT_EQ(csv.rfind("case,dice,voe,rvd,asd_mm,msd_mm,pred_ml,ref_ml\n", 0), 0u) << csv;
+  EXPECT_EQ(static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')), cases + 1) << csv;
+  const nlohmann::json j = nlohmann::json::parse(slurp(out / "metrics.json"));
+  ASSERT_EQ(j.at("cases").size(), cases);
+  EXPECT_EQ(j.at("count").get<size_t>(), cases);
+  const nlohmann::json& mean = j.at("mean");
+  for (const char* k : {"dice", "voe", "rvd", "asd_mm", "msd_mm", "pred_ml", "ref_ml"}) {
+    EXPECT_TRUE(mean.contains(k)) << k;
+  }
+  const double dice = j.at("cases")[0].at("dice").get<double>();
+  EXPECT_GE(dice, 0.0);
+  EXPECT_LE(dice, 1.0);
+}
+
+TEST_F(UnetPredict, CacheMode) {
+  const fs::path out = root() / "out_cache";
+  const Result r =
+      run("--checkpoint '" + ckpt() + "' --cache '" + (root() / "cache/test").string() +
+          "' --out '" + out.string() + "' --batch 4 --save-probabilities --device cpu");
+  ASSERT_EQ(r.code, 0) << r.err;
+  if (std::getenv("UNET_KEEP_TEST_FILES")) std::cout << r.out;
+  const io::SliceCache cache = io::read_slice_cache((root() / "cache/test").string());
+  // --png defaults to all in cache mode: one overlay per cached slice, named by cache index.
+  EXPECT_EQ(count_files(out / "preds", "_pred.png"), cache.num_slices());
+  EXPECT_TRUE(fs::exists(out / "preds" / "0_pred.png"));
+  const io::NiftiVolume mask = io::read_nifti((out / "masks/case02_pred.nii.gz").string());
+  const io::NiftiVolume image = io::read_nifti(test_image());
+  std::string why;
+  EXPECT_TRUE(io::same_grid(mask.geometry, image.geometry, &why)) << why;
+  EXPECT_EQ(mask.geometry.qform_code, 1);
+  EXPECT_EQ(mask.geometry.sform_code, 1);
+  expect_binary_mask(mask);
+  const io::NiftiVolume prob = io::read_nifti((out / "masks/case02_prob.nii.gz").string());
+  for (float p : prob.voxels) ASSERT_TRUE(p >= 0.0f && p <= 1.0f) << p;
+  expect_metrics_files(out, 1);
+  EXPECT_NE(r.out.find("metrics: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("case02"), std::string::npos) << r.out;
+}
+
+TEST_F(UnetPredict, VolumeModeWithReference) {
+  const fs::path out = root() / "out_volume";
+  const Result r = run("--checkpoint '" + ckpt() + "' --volume '" + test_image() +
+                       "' --reference '" + test_mask() + "' --out '" + out.string() +
+                       "' --save-probabilities --largest-component --png all --max-png 3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  if (std::getenv("UNET_KEEP_TEST_FILES")) std::cout << r.out;
+  const io::NiftiVolume image = io::read_nifti(test_image());
+  const io::NiftiVolume mask = io::read_nifti((out / "case02_orig_mask.nii.gz").string());
+  std::string why;
+  EXPECT_TRUE(io::same_grid(mask.geometry, image.geometry, &why)) << why;
+  // The header's transforms are copied, not just equivalent.
+  EXPECT_EQ(mask.geometry.qform_code, image.geometry.qform_code);
+  EXPECT_EQ(mask.geometry.sform_code, image.geometry.sform_code);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_NEAR(mask.geometry.quatern[i], image.geometry.quatern[i], 1e-5);
+  expect_binary_mask(mask);
+  const io::NiftiVolume prob = io::read_nifti((out / "case02_orig_prob.nii.gz").string());
+  ASSERT_EQ(prob.voxels.size(), image.voxels.size());
+  for (float p : prob.voxels) ASSERT_TRUE(p >= 0.0f && p <= 1.0f) << p;
+  EXPECT_EQ(count_files(out / "preds", "_pred.png"), 3);  // --max-png caps --png all
+  expect_metrics_files(out, 1);
+  EXPECT_NE(r.out.find(" mL"), std::string::npos) << r.out;
+}
+
+TEST_F(UnetPredict, VolumeModeWithoutReferenceWritesNoMetrics) {
+  const fs::path out = root() / "out_plain";
+  const Result r = run("--checkpoint '" + ckpt() + "' --volume '" + test_image() + "' --out '" +
+                       out.string() + "' --png none");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out / "case02_orig_mask.nii.gz"));
+  EXPECT_FALSE(fs::exists(out / "case02_orig_prob.nii.gz"));
+  EXPECT_FALSE(fs::exists(out / "metrics.csv"));
+  EXPECT_FALSE(fs::exists(out / "preds"));
+  // Atomic writes leave no temp files behind.
+  for (const auto& e : fs::recursive_directory_iterator(out)) {
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+  }
+}
+
+// All-liver predictions make the metrics predictable: against an all-ones reference every metric
+// is perfect; against the cache's masks Dice = 2|T| / (N + |T|) and the predicted volume is the
+// whole grid (which checks the in-plane spacing scaling of cache mode).
+TEST_F(UnetPredict, SaturatedModelGivesKnownMetrics) {
+  const io::NiftiVolume image = io::read_nifti(test_image());
+  const fs::path ones = root() / "all_ones.nii.gz";
+  io::write_nifti(ones.string(), image.geometry, std::vector<float>(image.voxels.size(), 1.0f),
+                  kUint8);
+  const fs::path out = root() / "out_hot_volume";
+  Result r = run("--checkpoint '" + hot_ckpt() + "' --volume '" + test_image() + "' --reference '" +
+                 ones.string() + "' --out '" + out.string() + "' --png none");
+  ASSERT_EQ(r.code, 0) << r.err;
+  nlohmann::json m = nlohmann::json::parse(slurp(out / "metrics.json")).at("cases")[0];
+  EXPECT_EQ(m.at("dice").get<double>(), 1.0);
+  EXPECT_EQ(m.at("voe").get<double>(), 0.0);
+  EXPECT_EQ(m.at("rvd").get<double>(), 0.0);
+  EXPECT_EQ(m.at("asd_mm").get<double>(), 0.0);
+  EXPECT_EQ(m.at("msd_mm").get<double>(), 0.0);
+  const io::NiftiVolume mask = io::read_nifti((out / "case02_orig_mask.nii.gz").string());
+  for (float v : mask.voxels) ASSERT_EQ(v, 1.0f);
+  const double* sp = image.geometry.spacing;
+  const double grid_ml = static_cast<double>(image.voxels.size()) * sp[0] * sp[1] * sp[2] / 1000;
+  // JSON keeps full double precision; only the order of the products differs: 1e-9 relative.
+  EXPECT_NEAR(m.at("pred_ml").get<double>(), grid_ml, 1e-9 * grid_ml);
+
+  const fs::path out2 = root() / "out_hot_cache";
+  r = run("--checkpoint '" + hot_ckpt() + "' --cache '" + (root() / "cache/test").string() +
+          "' --out '" + out2.string() + "' --png liver");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const io::SliceCache cache = io::read_slice_cache((root() / "cache/test").string());
+  ASSERT_EQ(cache.num_slices(), image.geometry.nz);  // the test cache keeps every slice
+  const double truth = std::count(cache.masks.begin(), cache.masks.end(), uint8_t{1});
+  const double n = static_cast<double>(cache.masks.size());
+  m = nlohmann::json::parse(slurp(out2 / "metrics.json")).at("cases")[0];
+  EXPECT_NEAR(m.at("dice").get<double>(), 2 * truth / (n + truth), 1e-12);
+  EXPECT_NEAR(m.at("pred_ml").get<double>(), grid_ml, 1e-9 * grid_ml);
+  // --png liver: every slice has predicted liver.
+  EXPECT_EQ(count_files(out2 / "preds", "_pred.png"), cache.num_slices());
+  const io::NiftiVolume cmask = io::read_nifti((out2 / "masks/case02_pred.nii.gz").string());
+  for (float v : cmask.voxels) ASSERT_EQ(v, 1.0f);
+}
+
+TEST_F(UnetPredict, Rejections) {
+  const fs::path out = root() / "rejected";
+  const std::string o = " --out '" + out.string() + "'";
+  const std::string vol = " --volume '" + test_image() + "'";
+  const std::string good = "--checkpoint '" + ckpt() + "'";
+
+  expect_reject("--checkpoint '" + (root() / "nope.safetensors").string() + "'" + vol + o,
+                "nope.safetensors: cannot open the checkpoint", out);
+
+  const std::string bytes = slurp(ckpt());
+  const fs::path truncated = root() / "truncated.safetensors";
+  std::ofstream(truncated, std::ios::binary) << bytes.substr(0, 100);
+  expect_reject("--checkpoint '" + truncated.string() + "'" + vol + o,
+                "truncated.safetensors: header length", out);
+
+  const fs::path text = root() / "notes.txt";
+  std::ofstream(text) << "this is not a checkpoint at all\n";
+  expect_reject("--checkpoint '" + text.string() + "'" + vol + o, "notes.txt:", out);
+
+  // A well-formed safetensors file that unet_train did not write.
+  const fs::path foreign = root() / "foreign.safetensors";
+  {
+    const std::string enc = encode_safetensors({{"w", Tensor::zeros({2})}}, {});
+    std::ofstream(foreign, std::ios::binary) << enc;
+  }
+  expect_reject("--checkpoint '" + foreign.string() + "'" + vol + o, "not a unet_train checkpoint",
+                out);
+
+  expect_reject(good + vol, "--out DIR is required", out);
+  expect_reject(good + vol + " --cache '" + (root() / "cache/test").string() + "'" + o,
+                "exactly one of --cache", out);
+  expect_reject(good + o, "exactly one of --cache", out);
+  expect_reject(good + vol + o + " --threshold 1", "--threshold", out);
+  expect_reject(good + vol + o + " --png some", "--png 'some'", out);
+
+  // Reference on another grid: a train-split mask (same size, other phantom) is fine, a 16x16x5
+  // one is not.
+  const fs::path small = root() / "small_mask.nii.gz";
+  io::write_nifti(small.string(), io::make_geometry(kSize, kSize, 5, 0.7, 0.7, 2.0),
+                  std::vector<float>(kSize * kSize * 5, 0.0f), kUint8);
+  expect_reject(good + vol + o + " --reference '" + small.string() + "'",
+                "small_mask.nii.gz: reference mask is not on the grid of", out);
+
+  const fs::path garbage = root() / "garbage.nii.gz";
+  std::ofstream(garbage, std::ios::binary) << "not a nifti file";
+  expect_reject(good + " --volume '" + garbage.string() + "'" + o, "garbage.nii.gz", out);
+
+  // 18x18 slices cannot be strided down to the checkpoint's 8x8.
+  const fs::path odd = root() / "odd.nii.gz";
+  io::write_nifti(odd.string(), io::make_geometry(18, 18, 2, 0.7, 0.7, 2.0),
+                  std::vector<float>(18 * 18 * 2, 40.0f), kInt16);
+  expect_reject(good + " --volume '" + odd.string() + "'" + o, "--resample bilinear", out);
+
+  expect_reject(good + " --cache '" + (root() / "missing_cache").string() + "'" + o,
+                "missing_cache", out);
+}
+
+}  // namespace
