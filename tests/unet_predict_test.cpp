@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -225,6 +226,58 @@ TEST_F(UnetPredict, VolumeModeWithoutReferenceWritesNoMetrics) {
   // Atomic writes leave no temp files behind.
   for (const auto& e : fs::recursive_directory_iterator(out)) {
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+  }
+}
+
+// A cache whose volume has an oblique, left-handed voxel_to_world (a 30-degree rotation about z
+// with k flipped, qfac = -1) and other normalisation stats than the checkpoint: the mask's qform
+// must be derived from the manifest's affine, and the slices renormalised.
+TEST_F(UnetPredict, CacheModeObliqueGeometryAndRenormalisation) {
+  io::SliceCacheManifest man;
+  man.split = "test";
+  man.options.height = man.options.width = kSize / 2;
+  man.keep_empty = true;
+  man.norm.mean = 0.25;
+  man.norm.std = 2.0;
+  io::CacheVolume v;
+  v.name = "oblique";
+  v.image_path = "oblique.nii.gz";
+  v.mask_path = "oblique_mask.nii.gz";
+  v.nx = v.ny = kSize;
+  v.nz = 2;
+  const double sp[3] = {0.7, 0.8, 2.5}, c = std::cos(M_PI / 6), s = std::sin(M_PI / 6);
+  const double rot[3][3] = {{c, -s, 0}, {s, c, 0}, {0, 0, -1}};
+  for (int r = 0; r < 3; ++r) {
+    v.spacing[r] = sp[r];
+    for (int k = 0; k < 3; ++k) v.voxel_to_world[r][k] = rot[r][k] * sp[k];
+  }
+  v.voxel_to_world[0][3] = 10;
+  v.voxel_to_world[1][3] = -20;
+  v.voxel_to_world[2][3] = 30;
+  v.slices = {0, 1};
+  man.volumes.push_back(v);
+  io::index_volumes(man);
+  const int64_t px = int64_t{kSize / 2} * (kSize / 2);
+  const fs::path cache = root() / "oblique_cache";
+  io::write_slice_cache(cache.string(), man, std::vector<float>(2 * px, 0.5f),
+                        std::vector<uint8_t>(2 * px, 0));
+  const fs::path out = root() / "out_oblique";
+  const Result r = run("--checkpoint '" + ckpt() + "' --cache '" + cache.string() + "' --out '" +
+                       out.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("renormalising"), std::string::npos) << r.out;
+  const io::NiftiVolume mask = io::read_nifti((out / "masks/oblique_pred.nii.gz").string());
+  EXPECT_EQ(mask.geometry.qform_code, 1);
+  EXPECT_EQ(mask.geometry.sform_code, 1);
+  EXPECT_EQ(mask.geometry.qfac, -1.0);
+  // The qform as niftilib rebuilds it from the stored quaternion: float32 header fields, 1e-5.
+  for (int row = 0; row < 4; ++row) {
+    for (int col = 0; col < 4; ++col) {
+      EXPECT_NEAR(mask.geometry.qto_xyz[row][col], v.voxel_to_world[row][col], 1e-5)
+          << row << "," << col;
+      EXPECT_NEAR(mask.geometry.sto_xyz[row][col], v.voxel_to_world[row][col], 1e-5)
+          << row << "," << col;
+    }
   }
 }
 
