@@ -58,7 +58,11 @@ int main(int argc, char** argv) {
     const predict::Written w = a.cache.empty()
                                    ? predict::run_volume_mode(a, net, preprocess, std::cout)
                                    : predict::run_cache_mode(a, net, preprocess, std::cout);
-    std::cout << "overlays: " << w.overlays << " PNG file(s) in " << w.preds_dir << "\n";
+    if (w.overlays > 0) {
+      std::cout << "overlays: " << w.overlays << " PNG file(s) in " << w.preds_dir << "\n";
+    } else {
+      std::cout << "overlays: none written\n";
+    }
     if (w.masks > 0)
       std::cout << "masks: " << w.masks << " NIfTI file(s) in " << w.masks_dir << "\n";
     if (w.probabilities > 0) {
