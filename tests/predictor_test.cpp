@@ -218,6 +218,26 @@ TEST(Predictor, VolumeInMillilitresFollowsUnits) {
   EXPECT_NEAR(mask_volume_ml(m, g), 0.3e-9, 1e-20);
 }
 
+// The same volume on the CPU and on CUDA (skipped without a device): fp32 on both (the default math
+// mode), so only summation order differs; logits of this tiny net are O(1): 1e-5 absolute.
+TEST(Predictor, CudaMatchesCpu) {
+  if (!cuda_available()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  model::UNet net(tiny_config(model::Norm::kBatch), 13);
+  const io::NiftiVolume vol = volume(9, 7, 5, 17);
+  const Preprocess pre = preprocess(4, 6, io::Resample::kBilinear);
+  PredictOptions o;
+  o.batch = 3;
+  const VolumePrediction cpu = predict_volume(net, pre, vol, o);
+  net.to(Device::cuda());
+  const VolumePrediction gpu = predict_volume(net, pre, vol, o);
+  EXPECT_TRUE(unet::testing::all_close(gpu.probabilities, cpu.probabilities, 0.0f, 1e-5f, "prob"));
+  for (size_t i = 0; i < cpu.mask.size(); ++i) {
+    if (std::fabs(cpu.probabilities[i] - 0.5f) > 1e-5f) ASSERT_EQ(gpu.mask[i], cpu.mask[i]) << i;
+  }
+}
+
 TEST(Predictor, Rejections) {
   model::UNet net(tiny_config(), 3);
   const io::NiftiVolume vol = volume(10, 10, 2, 1);
