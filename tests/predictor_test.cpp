@@ -234,7 +234,9 @@ TEST(Predictor, CudaMatchesCpu) {
   const VolumePrediction gpu = predict_volume(net, pre, vol, o);
   EXPECT_TRUE(unet::testing::all_close(gpu.probabilities, cpu.probabilities, 0.0f, 1e-5f, "prob"));
   for (size_t i = 0; i < cpu.mask.size(); ++i) {
-    if (std::fabs(cpu.probabilities[i] - 0.5f) > 1e-5f) ASSERT_EQ(gpu.mask[i], cpu.mask[i]) << i;
+    if (std::fabs(cpu.probabilities[i] - 0.5f) > 1e-5f) {
+      ASSERT_EQ(gpu.mask[i], cpu.mask[i]) << i;
+    }
   }
 }
 
