@@ -41,8 +41,8 @@ constexpr uint64_t kOrderTag = 0x6f72646572ULL, kAugTag = 0x617567ULL, kSplitTag
 
 }  // namespace
 
-void augment_slice(float* image, float* mask, int h, int w, const AugmentOptions& o,
-                   uint64_t rng_seed) {
+void augment_slice_to(const float* src_img, const uint8_t* src_mask, float* image, float* mask,
+                      int h, int w, const AugmentOptions& o, uint64_t rng_seed) {
   std::mt19937_64 rng(rng_seed);
   // Always draw every parameter, so changing one probability does not shift the others' streams.
   const bool flip_lr = uniform01(rng) < o.flip_lr_prob;
@@ -53,35 +53,46 @@ void augment_slice(float* image, float* mask, int h, int w, const AugmentOptions
   const float gain = static_cast<float>(1.0 + uniform(rng, -o.intensity_scale, o.intensity_scale));
   const float shift = static_cast<float>(uniform(rng, -o.intensity_shift, o.intensity_shift));
 
-  const size_t n = static_cast<size_t>(h) * w;
-  std::vector<float> src_img(image, image + n), src_mask(mask, mask + n);
   const double cy = (h - 1) * 0.5, cx = (w - 1) * 0.5;
   const double c = std::cos(theta) / scale, s = std::sin(theta) / scale;
+  // Inverse map: output pixel -> source position (rotation by -theta, zoom by 1/scale). Along a row
+  // the source position moves by a constant step, so it is advanced incrementally; with a flip the
+  // step's sign flips. Exact for flips alone (integer steps, fractional parts 0).
+  const double du = flip_lr ? -1.0 : 1.0;
+  const double step_x = c * du, step_y = -s * du;
   for (int y = 0; y < h; ++y) {
     const double v = flip_ud ? cy - y : y - cy;
+    const double u0 = flip_lr ? cx : -cx;
+    const double row_x = cx + c * u0 + s * v, row_y = cy - s * u0 + c * v;
+    float* out_img = image + static_cast<size_t>(y) * w;
+    float* out_mask = mask + static_cast<size_t>(y) * w;
     for (int x = 0; x < w; ++x) {
-      const double u = flip_lr ? cx - x : x - cx;
-      // Inverse map: output pixel -> source position (rotation by -theta, zoom by 1/scale).
-      const double sx = cx + c * u + s * v;
-      const double sy = cy - s * u + c * v;
+      const double sx = row_x + step_x * x, sy = row_y + step_y * x;
       // Border pixels are replicated (clamp): valid for any normalisation of the image.
       const double fx0 = std::floor(sx), fy0 = std::floor(sy);
       const float fx = static_cast<float>(sx - fx0), fy = static_cast<float>(sy - fy0);
-      const int x0 = std::clamp(static_cast<int>(fx0), 0, w - 1);
-      const int x1 = std::clamp(static_cast<int>(fx0) + 1, 0, w - 1);
-      const int y0 = std::clamp(static_cast<int>(fy0), 0, h - 1);
-      const int y1 = std::clamp(static_cast<int>(fy0) + 1, 0, h - 1);
-      const float* r0 = src_img.data() + static_cast<size_t>(y0) * w;
-      const float* r1 = src_img.data() + static_cast<size_t>(y1) * w;
-      const float top = fx == 0.0f ? r0[x0] : r0[x0] + fx * (r0[x1] - r0[x0]);
-      const float bot = fx == 0.0f ? r1[x0] : r1[x0] + fx * (r1[x1] - r1[x0]);
-      const float val = fy == 0.0f ? top : top + fy * (bot - top);
-      image[static_cast<size_t>(y) * w + x] = val * gain + shift;
-      const int nx = std::clamp(static_cast<int>(std::lround(sx)), 0, w - 1);
-      const int ny = std::clamp(static_cast<int>(std::lround(sy)), 0, h - 1);
-      mask[static_cast<size_t>(y) * w + x] = src_mask[static_cast<size_t>(ny) * w + nx];
+      const int ix = static_cast<int>(fx0), iy = static_cast<int>(fy0);
+      const int x0 = std::clamp(ix, 0, w - 1), x1 = std::clamp(ix + 1, 0, w - 1);
+      const int y0 = std::clamp(iy, 0, h - 1), y1 = std::clamp(iy + 1, 0, h - 1);
+      const float* r0 = src_img + static_cast<size_t>(y0) * w;
+      const float* r1 = src_img + static_cast<size_t>(y1) * w;
+      const float top = r0[x0] + fx * (r0[x1] - r0[x0]);
+      const float bot = r1[x0] + fx * (r1[x1] - r1[x0]);
+      out_img[x] = (top + fy * (bot - top)) * gain + shift;
+      // Nearest for the mask: the closer of the two bilinear neighbours per axis.
+      const int nx = fx < 0.5f ? x0 : x1, ny = fy < 0.5f ? y0 : y1;
+      out_mask[x] = src_mask[static_cast<size_t>(ny) * w + nx] ? 1.0f : 0.0f;
     }
   }
+}
+
+void augment_slice(float* image, float* mask, int h, int w, const AugmentOptions& o,
+                   uint64_t rng_seed) {
+  const size_t n = static_cast<size_t>(h) * w;
+  const std::vector<float> src_img(image, image + n);
+  std::vector<uint8_t> src_mask(n);
+  for (size_t i = 0; i < n; ++i) src_mask[i] = mask[i] != 0.0f;
+  augment_slice_to(src_img.data(), src_mask.data(), image, mask, h, w, o, rng_seed);
 }
 
 DataLoader::DataLoader(const SliceCache& cache, std::vector<int64_t> indices, LoaderOptions options)
@@ -174,13 +185,14 @@ void DataLoader::fill(Slot& slot, int64_t epoch, int64_t index) const {
     const int64_t s = slot.slices[i];
     float* img = slot.images + i * hw;
     float* msk = slot.masks + i * hw;
-    std::memcpy(img, images_ + s * hw, hw * sizeof(float));
     const uint8_t* m = masks_ + s * hw;
-    for (size_t p = 0; p < hw; ++p) msk[p] = m[p] ? 1.0f : 0.0f;
     if (opt_.augment.enabled) {
       const uint64_t key = mix(mix(mix(opt_.seed, kAugTag), static_cast<uint64_t>(epoch)),
                                static_cast<uint64_t>(begin + i));
-      augment_slice(img, msk, h_, w_, opt_.augment, key);
+      augment_slice_to(images_ + s * hw, m, img, msk, h_, w_, opt_.augment, key);
+    } else {
+      std::memcpy(img, images_ + s * hw, hw * sizeof(float));
+      for (size_t p = 0; p < hw; ++p) msk[p] = m[p] ? 1.0f : 0.0f;
     }
   }
 }

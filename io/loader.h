@@ -131,6 +131,10 @@ class DataLoader {
 // for tests. rng_seed selects the random transform.
 void augment_slice(float* image, float* mask, int h, int w, const AugmentOptions& options,
                    uint64_t rng_seed);
+// The same from a source slice (image floats, 0/1 mask bytes) into separate outputs; what the
+// loader uses (no copy of the source).
+void augment_slice_to(const float* src_image, const uint8_t* src_mask, float* image, float* mask,
+                      int h, int w, const AugmentOptions& options, uint64_t rng_seed);
 
 struct SplitIndices {
   std::vector<int64_t> train, val;  // slice indices, ascending
