@@ -1,0 +1,610 @@
+// unet_serve over loopback, as a subprocess on a free port: the page, health, a good volume (the
+// served mask, slices and mL equal an in-process predict_volume on the same file), both upload
+// forms, every rejection (not NIfTI, corrupt, unmappable, empty, oversize, chunked, unknown job,
+// bad parameters) with its message and the server still serving afterwards, concurrent uploads
+// that must not mix, temp files gone, a clean stop on SIGTERM; and the page end to end in headless
+// Chromium (tests/serve_browser/run_browser_test.sh), whose screenshot is kept in
+// ${UNET_BINARY_DIR}/artifacts/serve.png.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "apps/common/checkpoint.h"
+#include "apps/common/predictor.h"
+#include "io/nifti.h"
+#include "io/phantom.h"
+#include "io/png.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace unet;
+
+extern char** environ;
+
+namespace {
+
+const std::string kBinary = UNET_BINARY_DIR "/unet_serve";
+const std::string kBrowserScript = UNET_SOURCE_DIR "/tests/serve_browser/run_browser_test.sh";
+constexpr int kInt16 = 4;  // NIFTI_TYPE_INT16
+constexpr int kNet = 32;   // network slices 32x32; test volumes 64x64 (stride 2)
+constexpr int kBatch = 4;
+constexpr int64_t kMaxUpload = 1024 * 1024;  // --max-upload-mb 1
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+void spit(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string gzip(const std::string& raw) {
+  const fs::path p = fs::temp_directory_path() / ("unet_serve_gz_" + std::to_string(getpid()));
+  gzFile f = gzopen(p.c_str(), "wb");
+  gzwrite(f, raw.data(), static_cast<unsigned>(raw.size()));
+  gzclose(f);
+  std::string out = slurp(p);
+  fs::remove(p);
+  return out;
+}
+
+// The unet_serve binary on a free port, stdout and stderr in a log file.
+class ServerProcess {
+ public:
+  ServerProcess(const std::vector<std::string>& args, const fs::path& log) : log_(log) {
+    std::vector<std::string> argv_s = {kBinary, "--port", "0"};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    const int rc = posix_spawn(&pid_, kBinary.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      pid_ = -1;
+      return;
+    }
+    // The server prints its port once it listens.
+    const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+)/)");
+    for (int i = 0; i < 600 && port_ == 0; ++i) {
+      std::smatch m;
+      const std::string text = slurp(log_);
+      if (std::regex_search(text, m, listening)) port_ = std::stoi(m[1]);
+      int status = 0;
+      if (port_ == 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) stop(SIGKILL);
+  }
+  int port() const { return port_; }
+  bool running() const { return pid_ > 0 && port_ > 0; }
+  std::string log() const { return slurp(log_); }
+  // Sends `sig` and waits up to 20 s; the exit code, or -1 (killed, or did not stop in time).
+  int stop(int sig = SIGTERM) {
+    if (pid_ <= 0) return -1;
+    kill(pid_, sig);
+    int status = 0;
+    for (int i = 0; i < 400; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return -1;
+  }
+
+ private:
+  fs::path log_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// A tiny U-Net (depth 2, base 4) that acts as a soft-tissue threshold, so masks are real shapes
+// with boundaries rather than all-empty or all-full: one identity path x -> enc0 -> skip -> dec0 ->
+// head (ReLUs pass the positive part), every other weight zero, logit = 20 * (relu(x) - 0.25).
+void make_threshold_model(model::UNet& net) {
+  for (const model::ParamRef& p : net.named_tensors()) {
+    std::fill(p.tensor->f32(), p.tensor->f32() + p.tensor->numel(), 0.0f);
+  }
+  // Engine conv weights are KRSC; the centre tap of a 3x3 kernel is (r, s) = (1, 1).
+  auto centre = [&](const std::string& name, int k, int c) {
+    for (const model::ParamRef& p : net.named_tensors()) {
+      if (p.name != name) continue;
+      const Shape& s = p.tensor->shape();
+      p.tensor->f32()[((k * s[1] + 1) * s[2] + 1) * s[3] + c] = 1.0f;
+    }
+  };
+  centre("enc0.conv1.weight", 0, 0);
+  centre("enc0.conv2.weight", 0, 0);
+  centre("dec0.conv1.weight", 0, 4);  // input channels [up (4), skip (4)]: skip channel 0
+  centre("dec0.conv2.weight", 0, 0);
+  for (const model::ParamRef& p : net.named_tensors()) {
+    if (p.name == "head.weight") p.tensor->f32()[0] = 20.0f;
+    if (p.name == "head.bias") p.tensor->f32()[0] = -5.0f;
+  }
+}
+
+io::Phantom phantom(int nx, int ny, int nz, uint64_t seed) {
+  io::PhantomOptions po;
+  po.nx = nx;
+  po.ny = ny;
+  po.nz = nz;
+  po.seed = seed;
+  return io::make_phantom(po);
+}
+
+void write_ct(const fs::path& path, const io::Phantom& ph) {
+  io::write_nifti(path.string(), ph.geometry, std::vector<float>(ph.hu.begin(), ph.hu.end()),
+                  kInt16);
+}
+
+class UnetServe : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string tmpl = (fs::temp_directory_path() / "unet_serve_test_XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    root_ = new fs::path(tmpl);
+    fs::create_directories(*root_ / "tmp");
+    pre_ = new apps::Preprocess();
+    pre_->slice.height = pre_->slice.width = kNet;
+    pre_->norm.mean = 0.2;
+    pre_->norm.std = 0.2;
+    model::UNetConfig cfg;
+    cfg.depth = 2;
+    cfg.base = 4;
+    model::UNet net(cfg, 3);
+    make_threshold_model(net);
+    apps::save_checkpoint(ckpt(), net, nullptr, {{"preprocess", apps::preprocess_to_json(*pre_)}});
+    write_ct(*root_ / "good.nii.gz", phantom(64, 64, 12, 21));
+    server_ = new ServerProcess(
+        {"--checkpoint", ckpt(), "--max-upload-mb", "1", "--batch", std::to_string(kBatch),
+         "--max-queue", "64", "--tmp-dir", (*root_ / "tmp").string()},
+        *root_ / "server.log");
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    std::error_code ec;
+    if (std::getenv("UNET_KEEP_TEST_FILES")) {
+      std::cout << "kept " << *root_ << "\n";
+    } else {
+      fs::remove_all(*root_, ec);
+    }
+    delete root_;
+    delete pre_;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(kBinary)) << kBinary << " is missing: build the unet_serve target";
+    ASSERT_TRUE(server_->running()) << "unet_serve did not start:\n" << server_->log();
+  }
+
+  static fs::path root() { return *root_; }
+  static std::string ckpt() { return (*root_ / "threshold.safetensors").string(); }
+  static std::unique_ptr<httplib::Client> client() {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    c->set_read_timeout(60);
+    c->set_write_timeout(60);
+    return c;
+  }
+
+  // The in-process reference: what unet_predict computes for this file with this checkpoint.
+  static apps::VolumePrediction reference(const fs::path& file) {
+    const apps::CheckpointContents c = apps::read_checkpoint(ckpt());
+    model::UNet net = apps::load_model(c);
+    apps::PredictOptions po;
+    po.batch = kBatch;
+    return apps::predict_volume(net, c.preprocess(), io::read_nifti(file.string()), po);
+  }
+
+  // Submits raw bytes; returns the response JSON and status.
+  static json submit(httplib::Client& c, const std::string& bytes, const std::string& name,
+                     int* status) {
+    auto r = c.Post(("/api/jobs?name=" + name).c_str(), bytes, "application/octet-stream");
+    *status = r ? r->status : -1;
+    return r ? json::parse(r->body, nullptr, false) : json();
+  }
+  // Long-polls until the job is done or failed (at most 60 s).
+  static json wait_done(httplib::Client& c, const std::string& id) {
+    json j;
+    for (int i = 0; i < 12; ++i) {
+      auto r = c.Get(("/api/jobs/" + id + "?wait=5").c_str());
+      if (!r || r->status != 200) return json{{"status", "http error"}};
+      j = json::parse(r->body);
+      if (j["status"] == "done" || j["status"] == "failed") return j;
+    }
+    return j;
+  }
+  static void expect_error(const httplib::Result& r, int status, const std::string& part) {
+    ASSERT_TRUE(r) << "no answer: " << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+    const json j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.contains("error")) << r->body;
+    EXPECT_NE(j["error"].get<std::string>().find(part), std::string::npos)
+        << "want '" << part << "' in: " << j["error"];
+  }
+  static void expect_healthy() {
+    auto r = client()->Get("/api/health");
+    ASSERT_TRUE(r) << "server stopped answering:\n" << server_->log();
+    EXPECT_EQ(r->status, 200);
+  }
+  // The server's private folder under --tmp-dir holds no file between requests.
+  static void expect_no_temp_files() {
+    int64_t dirs = 0;
+    for (const auto& d : fs::directory_iterator(root() / "tmp")) {
+      ++dirs;
+      EXPECT_TRUE(d.is_directory()) << d.path();
+      EXPECT_TRUE(fs::is_empty(d.path())) << d.path() << " still holds files";
+    }
+    EXPECT_EQ(dirs, 1) << "want exactly the server's private folder in " << root() / "tmp";
+  }
+
+  static fs::path* root_;
+  static apps::Preprocess* pre_;
+  static ServerProcess* server_;
+};
+fs::path* UnetServe::root_ = nullptr;
+apps::Preprocess* UnetServe::pre_ = nullptr;
+ServerProcess* UnetServe::server_ = nullptr;
+
+TEST_F(UnetServe, HealthDescribesModelAndLimit) {
+  auto r = client()->Get("/api/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["status"], "ok");
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_EQ(j["input"]["height"], kNet);
+  EXPECT_EQ(j["input"]["resample"], "stride");
+  EXPECT_EQ(j["max_upload_bytes"].get<int64_t>(), kMaxUpload);
+  EXPECT_NE(j["model"].get<std::string>().find("depth 2, base 4"), std::string::npos);
+}
+
+TEST_F(UnetServe, PageIsSelfContained) {
+  auto r = client()->Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  for (const char* part : {"type=\"file\"", "type=\"range\"", "/api/jobs", "mL", "download"}) {
+    EXPECT_NE(r->body.find(part), std::string::npos) << part;
+  }
+  // No external assets: nothing is loaded from another origin.
+  const std::regex external(R"((src|href)\s*=\s*["']?(https?:)?//)");
+  EXPECT_FALSE(std::regex_search(r->body, external));
+  EXPECT_NE(r->get_header_value("Content-Security-Policy").find("default-src 'self'"),
+            std::string::npos);
+}
+
+TEST_F(UnetServe, GoodVolumeMatchesInProcessPrediction) {
+  auto c = client();
+  const fs::path file = root() / "good.nii.gz";
+  int status = 0;
+  // A name with path parts: only its sanitised last component is ever shown.
+  const json sub = submit(*c, slurp(file), "..%2F..%2Fetc%2Fcase%20one.nii.gz", &status);
+  ASSERT_EQ(status, 202) << sub.dump();
+  const std::string id = sub["id"];
+  EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{32}"))) << id;
+  EXPECT_EQ(sub["name"], "caseone.nii.gz");
+  const json j = wait_done(*c, id);
+  ASSERT_EQ(j["status"], "done") << j.dump();
+
+  const apps::VolumePrediction ref = reference(file);
+  ASSERT_GT(ref.liver_voxels, 0) << "the test model must find something";
+  ASSERT_LT(ref.liver_voxels, 64 * 64 * 12) << "the test model must not find everything";
+  const json& r = j["result"];
+  EXPECT_EQ(r["nx"], 64);
+  EXPECT_EQ(r["ny"], 64);
+  EXPECT_EQ(r["nz"], 12);
+  EXPECT_EQ(r["liver_voxels"].get<int64_t>(), ref.liver_voxels);
+  // Same arithmetic on the same voxel count: equal to double rounding.
+  EXPECT_NEAR(r["liver_volume_ml"].get<double>(), ref.liver_volume_ml, 1e-9);
+  EXPECT_EQ(j["progress"]["done_slices"], 12);
+
+  // The mask download: the prediction on the input's grid.
+  auto m = c->Get(r["mask_url"].get<std::string>().c_str());
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200);
+  EXPECT_EQ(m->get_header_value("Content-Disposition"),
+            "attachment; filename=\"caseone_mask.nii.gz\"");
+  spit(root() / "mask.nii.gz", m->body);
+  const io::NiftiVolume mask = io::read_nifti((root() / "mask.nii.gz").string());
+  std::string why;
+  EXPECT_TRUE(io::same_grid(mask.geometry, io::read_nifti(file.string()).geometry, &why)) << why;
+  ASSERT_EQ(mask.voxels.size(), ref.mask.size());
+  for (size_t i = 0; i < ref.mask.size(); ++i) ASSERT_EQ(mask.voxels[i], ref.mask[i]) << i;
+
+  // A slice with liver: the overlay's yellow pixels are exactly the mask slice's boundary, and
+  // the gray image is the CT in the liver window.
+  const int64_t k = r["largest_liver_slice"];
+  ASSERT_GT(r["liver_pixels_per_slice"][k].get<int64_t>(), 0);
+  const std::string url = "/api/jobs/" + id + "/slices/" + std::to_string(k) + ".png";
+  auto s = c->Get(url.c_str());
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->status, 200) << s->body;
+  EXPECT_EQ(s->get_header_value("Content-Type"), "image/png");
+  spit(root() / "slice.png", s->body);
+  const io::PngImage png = io::read_png((root() / "slice.png").string());
+  ASSERT_EQ(png.channels, 3);
+  ASSERT_EQ(png.h, 64);
+  ASSERT_EQ(png.w, 64);
+  const std::vector<uint8_t> edge = io::mask_boundary(ref.mask.data() + k * 64 * 64, 64, 64);
+  for (int i = 0; i < 64 * 64; ++i) {
+    const uint8_t* p = &png.pixels[3 * i];
+    const bool yellow = p[0] == 255 && p[1] == 255 && p[2] == 0;
+    ASSERT_EQ(yellow, edge[i] != 0) << "pixel " << i << ": yellow exactly on the boundary";
+  }
+  auto g = c->Get((url + "?overlay=0").c_str());
+  ASSERT_TRUE(g);
+  spit(root() / "gray.png", g->body);
+  const io::PngImage gray = io::read_png((root() / "gray.png").string());
+  ASSERT_EQ(gray.channels, 1);
+  const io::NiftiVolume ct = io::read_nifti(file.string());
+  for (int i = 0; i < 64 * 64; ++i) {
+    const float hu = ct.voxels[k * 64 * 64 + i];
+    const float want = std::clamp((hu + 100.0f) / 500.0f, 0.0f, 1.0f) * 255.0f;  // [-100, 400]
+    ASSERT_NEAR(gray.pixels[i], want, 1.0f) << "pixel " << i << " HU " << hu;    // rounding
+  }
+  expect_no_temp_files();
+}
+
+TEST_F(UnetServe, MultipartAndUncompressedUploadGiveTheSameResult) {
+  // The same voxels as a plain .nii sent as a form field (curl -F file=@...).
+  const io::Phantom ph = phantom(64, 64, 5, 33);
+  write_ct(root() / "plain.nii", ph);
+  write_ct(root() / "plain.nii.gz", ph);
+  auto c = client();
+  auto r = c->Post("/api/jobs", httplib::MultipartFormDataItems{
+                                    {"file", slurp(root() / "plain.nii"), "plain.nii", ""}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  const json a = wait_done(*c, json::parse(r->body)["id"]);
+  int status = 0;
+  const json sub = submit(*c, slurp(root() / "plain.nii.gz"), "plain.nii.gz", &status);
+  ASSERT_EQ(status, 202);
+  const json b = wait_done(*c, sub["id"]);
+  ASSERT_EQ(a["status"], "done") << a.dump();
+  ASSERT_EQ(b["status"], "done") << b.dump();
+  EXPECT_EQ(a["name"], "plain.nii");
+  EXPECT_EQ(a["result"]["liver_voxels"], b["result"]["liver_voxels"]);
+  EXPECT_EQ(a["result"]["liver_voxels"].get<int64_t>(),
+            reference(root() / "plain.nii").liver_voxels);
+}
+
+TEST_F(UnetServe, BadVolumesAreRejectedWithTheCliMessage) {
+  auto c = client();
+  int status = 0;
+  // Not NIfTI at all, by content (the name claims .nii.gz).
+  json j = submit(*c, "this is not a CT volume", "fake.nii.gz", &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(j["error"],
+            "fake.nii.gz: not a NIfTI-1/NIfTI-2 volume (no NIfTI header at the "
+            "start); upload a .nii or .nii.gz CT volume");
+  j = submit(*c, gzip("still not a CT volume"), "fake.nii.gz", &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(j["error"].get<std::string>().find("gzip data without a NIfTI header"),
+            std::string::npos)
+      << j;
+  j = submit(*c, "", "empty.nii", &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(j["error"].get<std::string>().find("empty.nii: the upload is empty"), std::string::npos)
+      << j;
+
+  // A real header with its data cut short: read_nifti's (the CLI's) message, with the upload's
+  // name where the CLI prints the path.
+  write_ct(root() / "whole.nii", phantom(64, 64, 4, 9));
+  const std::string good = slurp(root() / "whole.nii");
+  ASSERT_GT(good.size(), 4000u);
+  const fs::path cut = root() / "cut.nii";
+  spit(cut, good.substr(0, 4000));
+  std::string cli;
+  try {
+    io::read_nifti(cut.string());
+  } catch (const std::exception& e) {
+    cli = e.what();
+  }
+  ASSERT_EQ(cli.rfind(cut.string() + ": ", 0), 0u) << cli;
+  j = submit(*c, slurp(cut), "cut.nii", &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(j["error"], "cut.nii" + cli.substr(cut.string().size())) << j;
+
+  // 50x64 slices cannot be stride-mapped to the checkpoint's 32x32: check_mappable's message.
+  const fs::path odd = root() / "odd.nii.gz";
+  write_ct(odd, phantom(50, 64, 4, 5));
+  std::string mappable;
+  try {
+    apps::check_mappable(*pre_, 50, 64, "odd.nii.gz");
+  } catch (const std::exception& e) {
+    mappable = e.what();
+  }
+  ASSERT_FALSE(mappable.empty());
+  j = submit(*c, slurp(odd), "odd.nii.gz", &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(j["error"], mappable);
+
+  expect_healthy();
+  expect_no_temp_files();
+}
+
+TEST_F(UnetServe, OversizeAndChunkedUploadsAreRefused) {
+  auto c = client();
+  const std::string big(static_cast<size_t>(kMaxUpload) + 1, 'x');
+  expect_error(c->Post("/api/jobs", big, "application/octet-stream"), 413,
+               "over this server's limit of 1048576 bytes");
+  expect_healthy();
+  // Exactly the limit passes the size check (and fails as not NIfTI).
+  expect_error(c->Post("/api/jobs", big.substr(1), "application/octet-stream"), 400,
+               "not a NIfTI-1/NIfTI-2 volume");
+  // A chunked body has no size up front and would bypass the limit.
+  auto fresh = client();
+  expect_error(fresh->Post(
+                   "/api/jobs",
+                   [](size_t, httplib::DataSink& sink) {
+                     sink.write("abc", 3);
+                     sink.done();
+                     return true;
+                   },
+                   "application/octet-stream"),
+               411, "Content-Length");
+  expect_healthy();
+  expect_no_temp_files();
+}
+
+TEST_F(UnetServe, UnknownJobsAndBadParametersAreRejected) {
+  auto c = client();
+  const std::string nobody(32, 'a');
+  expect_error(c->Get(("/api/jobs/" + nobody).c_str()), 404, "no job " + nobody);
+  expect_error(c->Get(("/api/jobs/" + nobody + "/mask.nii.gz").c_str()), 404, "no job");
+  expect_error(c->Get(("/api/jobs/" + nobody + "/slices/0.png").c_str()), 404, "no job");
+  expect_error(c->Get("/api/jobs/..%2F..%2Fetc%2Fpasswd"), 404, "no such page or endpoint");
+  expect_error(c->Get("/api/nothing"), 404, "no such page or endpoint: GET /api/nothing");
+
+  int status = 0;
+  const json sub = submit(*c, slurp(root() / "good.nii.gz"), "good.nii.gz", &status);
+  ASSERT_EQ(status, 202);
+  const std::string id = sub["id"];
+  expect_error(c->Get(("/api/jobs/" + id + "?wait=abc").c_str()), 400, "wait=abc must be");
+  expect_error(c->Get(("/api/jobs/" + id + "?wait=31").c_str()), 400, "[0, 30]");
+  ASSERT_EQ(wait_done(*c, id)["status"], "done");
+  expect_error(c->Get(("/api/jobs/" + id + "/slices/12.png").c_str()), 404,
+               "slice 12 is outside the volume (0..11)");
+  expect_error(c->Get(("/api/jobs/" + id + "/slices/0.png?overlay=2").c_str()), 400,
+               "overlay=2 must be 0 or 1");
+  expect_healthy();
+}
+
+TEST_F(UnetServe, ConcurrentUploadsNeverMixResults) {
+  // Eight clients at once, each with its own volume (different depth and anatomy); each must get
+  // back exactly its own prediction.
+  constexpr int kClients = 8;
+  std::vector<fs::path> files;
+  for (int i = 0; i < kClients; ++i) {
+    files.push_back(root() / ("conc" + std::to_string(i) + ".nii.gz"));
+    write_ct(files.back(), phantom(64, 64, 4 + i, 100 + i));
+  }
+  std::vector<json> results(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      auto c = client();
+      int status = 0;
+      const json sub = submit(*c, slurp(files[i]), "conc" + std::to_string(i) + ".nii.gz", &status);
+      if (status != 202) {
+        results[i] = json{{"status", "submit " + std::to_string(status)}};
+        return;
+      }
+      results[i] = wait_done(*c, sub["id"]);
+      auto m = c->Get(results[i]["result"]["mask_url"].get<std::string>().c_str());
+      results[i]["mask_bytes"] = m ? m->body.size() : 0;
+      if (m) spit(root() / ("conc_mask" + std::to_string(i) + ".nii.gz"), m->body);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) {
+    SCOPED_TRACE("client " + std::to_string(i));
+    ASSERT_EQ(results[i]["status"], "done") << results[i].dump();
+    EXPECT_EQ(results[i]["name"], "conc" + std::to_string(i) + ".nii.gz");
+    EXPECT_EQ(results[i]["result"]["nz"], 4 + i);
+    const apps::VolumePrediction ref = reference(files[i]);
+    EXPECT_EQ(results[i]["result"]["liver_voxels"].get<int64_t>(), ref.liver_voxels);
+    const io::NiftiVolume mask =
+        io::read_nifti((root() / ("conc_mask" + std::to_string(i) + ".nii.gz")).string());
+    ASSERT_EQ(mask.voxels.size(), ref.mask.size());
+    for (size_t v = 0; v < ref.mask.size(); ++v) ASSERT_EQ(mask.voxels[v], ref.mask[v]) << v;
+  }
+  expect_no_temp_files();
+}
+
+TEST_F(UnetServe, StopsOnSigtermAndRemovesItsTempFolder) {
+  const fs::path tmp = root() / "tmp-stop";
+  fs::create_directories(tmp);
+  ServerProcess s({"--checkpoint", ckpt(), "--tmp-dir", tmp.string()}, root() / "stop.log");
+  ASSERT_TRUE(s.running()) << s.log();
+  EXPECT_FALSE(fs::is_empty(tmp)) << "the private temp folder should exist while serving";
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.log();
+  EXPECT_TRUE(fs::is_empty(tmp)) << "temp folder left behind";
+  EXPECT_NE(s.log().find("unet_serve: stopped"), std::string::npos) << s.log();
+}
+
+TEST_F(UnetServe, BadOptionsFailAtStartWithOneLine) {
+  ServerProcess s({"--checkpoint", ckpt(), "--max-upload-mb", "0"}, root() / "bad.log");
+  EXPECT_FALSE(s.running());
+  const std::string log = s.log();
+  EXPECT_EQ(log, "unet_serve: error: --max-upload-mb 0.000000 must be in (0, 1048576], e.g. 512\n");
+  ServerProcess missing({"--checkpoint", (root() / "nope.safetensors").string()},
+                        root() / "missing.log");
+  EXPECT_FALSE(missing.running());
+  EXPECT_NE(missing.log().find("unet_serve: error: " + (root() / "nope.safetensors").string()),
+            std::string::npos)
+      << missing.log();
+}
+
+// The page in headless Chromium: /?demo=1 fetches the server's synthetic phantom, uploads it
+// through the page's own upload code, waits for the result and titles the page "done: <mL> mL"
+// once the first slice image has loaded; the screenshot must show the yellow boundary.
+TEST_F(UnetServe, BrowserShowsOverlayEndToEnd) {
+  const fs::path artifacts = fs::path(UNET_BINARY_DIR) / "artifacts";
+  fs::create_directories(artifacts);
+  fs::remove(artifacts / "serve.png");
+  const std::string url = "http://127.0.0.1:" + std::to_string(server_->port());
+  const std::string cmd = "sh '" + kBrowserScript + "' '" + url + "' '" + artifacts.string() +
+                          "' > '" + (root() / "browser.log").string() + "' 2>&1";
+  const int status = std::system(cmd.c_str());
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const std::string log = slurp(root() / "browser.log");
+  if (code == 77) GTEST_SKIP() << log;
+  ASSERT_EQ(code, 0) << log << "\nserver log:\n" << server_->log();
+
+  // Expected volume: the same demo volume through the in-process predictor.
+  auto d = client()->Get("/api/demo-volume");
+  ASSERT_TRUE(d);
+  spit(root() / "demo.nii.gz", d->body);
+  const apps::VolumePrediction ref = reference(root() / "demo.nii.gz");
+  ASSERT_GT(ref.liver_voxels, 0);
+  char want[64];
+  std::snprintf(want, sizeof want, "<title>done: %.1f mL</title>", ref.liver_volume_ml);
+  const std::string dom = slurp(artifacts / "serve_dom.html");
+  EXPECT_NE(dom.find(want), std::string::npos) << "want " << want << " in the DOM:\n" << dom;
+
+  ASSERT_TRUE(fs::exists(artifacts / "serve.png")) << log;
+  const io::PngImage shot = io::read_png((artifacts / "serve.png").string());
+  EXPECT_EQ(shot.w, 1280);
+  ASSERT_EQ(shot.channels, 3);
+  // The boundary is drawn pure yellow (255, 255, 0); the page's own accent is #f5d90a, so only
+  // the overlay matches. The 64x64 slice is shown magnified (pixelated), hence many pixels.
+  int64_t yellow = 0;
+  for (size_t i = 0; i + 2 < shot.pixels.size(); i += 3) {
+    yellow += shot.pixels[i] >= 250 && shot.pixels[i + 1] >= 250 && shot.pixels[i + 2] <= 5;
+  }
+  EXPECT_GT(yellow, 500) << "no liver boundary visible in " << artifacts / "serve.png";
+  std::cout << "browser screenshot: " << (artifacts / "serve.png").string() << " (" << yellow
+            << " boundary pixels)\n";
+}
+
+}  // namespace
