@@ -17,16 +17,17 @@ MathMode parse_math_mode(const std::string& text) {
 
 const char* math_mode_name(MathMode m) { return m == MathMode::kTf32 ? "tf32" : "fp32"; }
 
-// Defaults: v2 (tiled, exact fp32) in fp32 mode, v3 (tensor cores) in TF32 mode.
+// Defaults are the fastest variant that passes its tests, by measurement (docs/PERFORMANCE.md,
+// H200, 2026-11-26): conv2d v3 (TF32 tensor cores) ran at 0.6-1.1x of v2's speed and the whole
+// TF32 training step was slower than the fp32 one, so TF32 mode keeps v2 until v3 is faster. The
+// transposed conv follows the same rule (its v3 is unmeasured). A variant can still be forced.
 int conv2d_variant_in_use() {
   const KernelConfig& c = kernel_config();
-  if (c.conv2d_variant) return c.conv2d_variant;
-  return c.math == MathMode::kTf32 ? 3 : 2;
+  return c.conv2d_variant ? c.conv2d_variant : 2;
 }
 int conv_transpose2d_variant_in_use() {
   const KernelConfig& c = kernel_config();
-  if (c.conv_transpose2d_variant) return c.conv_transpose2d_variant;
-  return c.math == MathMode::kTf32 ? 3 : 2;
+  return c.conv_transpose2d_variant ? c.conv_transpose2d_variant : 2;
 }
 int max_pool2d_variant_in_use() {
   const KernelConfig& c = kernel_config();

@@ -7,8 +7,9 @@
 
 namespace unet {
 
-// kFp32: exact fp32 products (CUDA cores). kTf32: convolutions on tensor cores with TF32 inputs
-// (10-bit mantissa, fp32 accumulate), about 1e-3 relative error, several times faster.
+// kFp32: exact fp32 products (CUDA cores). kTf32: allows TF32 tensor-core variants (10-bit
+// mantissa, fp32 accumulate, about 1e-3 relative error) where they are the fastest; see
+// kernel_config.cpp for which defaults that changes today.
 enum class MathMode { kFp32, kTf32 };
 MathMode parse_math_mode(const std::string& text);  // "fp32" | "tf32"
 const char* math_mode_name(MathMode m);

@@ -39,7 +39,7 @@ StepResult train_step(Device device, MathMode math, const model::UNetConfig& con
   for (const Tensor& p : net.parameters()) r.grads.push_back(p.grad().to_vector());
   adam.step();
   for (const Tensor& p : net.parameters()) r.params_after.push_back(p.to_vector());
-  kernel_config().math = MathMode::kFp32;
+  kernel_config() = KernelConfig{};
   return r;
 }
 
@@ -49,30 +49,50 @@ float max_abs(const std::vector<float>& v) {
   return m;
 }
 
-void expect_step_matches_cpu(MathMode math, float grad_rtol, const model::UNetConfig& config,
+// Relative L2 error of a whole gradient tensor. Element-wise bounds do not fit here: deep in the
+// seed U-Net (no normalisation) many gradient elements are sums of terms that nearly cancel, so
+// their own relative error is far above fp32 epsilon on any two summation orders. A wrong index
+// or a missing term shows up as an O(1) relative L2 error.
+double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    diff += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    norm += double(want[i]) * want[i];
+  }
+  return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
+}
+
+void expect_step_matches_cpu(MathMode math, double l2_tol, const model::UNetConfig& config,
                              int batch, int size) {
   const StepResult cpu = train_step(Device::cpu(), MathMode::kFp32, config, batch, size);
   const StepResult gpu = train_step(Device::cuda(), math, config, batch, size);
-  EXPECT_NEAR(gpu.loss, cpu.loss, 1e-5 + grad_rtol * std::fabs(cpu.loss));
+  EXPECT_NEAR(gpu.loss, cpu.loss, 1e-5 + l2_tol * std::fabs(cpu.loss));
+  float largest = 0;
+  for (const auto& g : cpu.grads) largest = std::max(largest, max_abs(g));
   for (size_t i = 0; i < cpu.grads.size(); ++i) {
-    // Gradients are sums over up to N*H*W*9*C products in a different order on each backend:
-    // compare relative to the tensor's largest gradient.
-    const float scale = max_abs(cpu.grads[i]);
-    EXPECT_TRUE(testing::all_close(gpu.grads[i], cpu.grads[i], 0.0f, grad_rtol * scale + 1e-12f,
-                                   "gradient of parameter " + std::to_string(i)));
+    // Tensors whose gradient is rounding noise (conv biases before batch norm are exactly zero in
+    // exact arithmetic) are compared by an absolute bound instead.
+    if (max_abs(cpu.grads[i]) < 1e-6f * largest) {
+      EXPECT_TRUE(testing::all_close(gpu.grads[i], cpu.grads[i], 0.0f, 1e-5f * largest,
+                                     "noise-level gradient " + std::to_string(i)));
+      continue;
+    }
+    EXPECT_LE(relative_l2(gpu.grads[i], cpu.grads[i]), l2_tol) << "gradient of parameter " << i;
   }
 }
 
 TEST(UNetCuda, SeedTrainingStepMatchesCpuInFp32) {
   UNET_REQUIRE_CUDA();
-  expect_step_matches_cpu(MathMode::kFp32, 1e-4f, model::UNetConfig{}, 1, 256);
+  // Measured on an H200: relative L2 errors up to 3e-4 at the bottleneck layers (gradients there
+  // pass back through ~20 layers of different summation orders); a real defect gives O(1).
+  expect_step_matches_cpu(MathMode::kFp32, 1e-3, model::UNetConfig{}, 1, 256);
 }
 
 TEST(UNetCuda, SeedTrainingStepMatchesCpuInTf32) {
   UNET_REQUIRE_CUDA();
-  // TF32 keeps 10 mantissa bits: ~1e-3 per product; summed gradients stay within ~2e-2 of the
-  // largest gradient of their tensor.
-  expect_step_matches_cpu(MathMode::kTf32, 2e-2f, model::UNetConfig{}, 1, 256);
+  // TF32 keeps 10 mantissa bits: ~1e-3 relative per product, compounded over ~20 layers
+  // (measured on an H200: up to 2.3e-2).
+  expect_step_matches_cpu(MathMode::kTf32, 5e-2, model::UNetConfig{}, 1, 256);
 }
 
 TEST(UNetCuda, BatchNormTrainingStepMatchesCpu) {
@@ -82,7 +102,7 @@ TEST(UNetCuda, BatchNormTrainingStepMatchesCpu) {
   c.base = 8;
   c.norm = model::Norm::kBatch;
   c.init = model::Init::kHe;
-  expect_step_matches_cpu(MathMode::kFp32, 1e-3f, c, 4, 64);
+  expect_step_matches_cpu(MathMode::kFp32, 1e-4, c, 4, 64);
 }
 
 TEST(UNetCuda, AdamOnTheGpuAppliesExactlyTheReferenceUpdate) {
