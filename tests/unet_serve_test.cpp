@@ -26,6 +26,7 @@
 
 #include "apps/common/checkpoint.h"
 #include "apps/common/predictor.h"
+#include "engine/device.h"
 #include "io/nifti.h"
 #include "io/phantom.h"
 #include "io/png.h"
@@ -184,9 +185,11 @@ class UnetServe : public ::testing::Test {
     make_threshold_model(net);
     apps::save_checkpoint(ckpt(), net, nullptr, {{"preprocess", apps::preprocess_to_json(*pre_)}});
     write_ct(*root_ / "good.nii.gz", phantom(64, 64, 12, 21));
+    // --device cpu: the in-process reference runs on the CPU too, so masks compare bit for bit
+    // (CudaDeviceServesWhenPresent covers the GPU).
     server_ = new ServerProcess(
-        {"--checkpoint", ckpt(), "--max-upload-mb", "1", "--batch", std::to_string(kBatch),
-         "--max-queue", "64", "--tmp-dir", (*root_ / "tmp").string()},
+        {"--checkpoint", ckpt(), "--device", "cpu", "--max-upload-mb", "1", "--batch",
+         std::to_string(kBatch), "--max-queue", "64", "--tmp-dir", (*root_ / "tmp").string()},
         *root_ / "server.log");
   }
   static void TearDownTestSuite() {
@@ -541,10 +544,86 @@ TEST_F(UnetServe, ConcurrentUploadsNeverMixResults) {
   expect_no_temp_files();
 }
 
+// A slow job (the seed-size U-Net at 256x256 on the CPU, 0.05-0.2 s per slice, 20 slices) holds the
+// worker while the queue (--max-queue 1) fills up: the next upload waits, the one after is refused
+// 503, and results of unfinished jobs are refused 409. SIGTERM then stops the server mid-job.
+TEST_F(UnetServe, FullQueueAndUnfinishedJobsAreRefused) {
+  apps::Preprocess pre;  // 256x256, stride, liver window
+  pre.norm.mean = 0.2;
+  pre.norm.std = 0.2;
+  model::UNet net(model::UNetConfig{}, 5);
+  const std::string big = (root() / "seed.safetensors").string();
+  apps::save_checkpoint(big, net, nullptr, {{"preprocess", apps::preprocess_to_json(pre)}});
+  const fs::path tmp = root() / "tmp-busy";
+  fs::create_directories(tmp);
+  ServerProcess s({"--checkpoint", big, "--device", "cpu", "--batch", "1", "--max-queue", "1",
+                   "--tmp-dir", tmp.string()},
+                  root() / "busy.log");
+  ASSERT_TRUE(s.running()) << s.log();
+  write_ct(root() / "slow.nii.gz", phantom(256, 256, 20, 11));
+  write_ct(root() / "one.nii.gz", phantom(256, 256, 4, 12));
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(60);
+  auto a = c.Post("/api/jobs?name=slow.nii.gz", slurp(root() / "slow.nii.gz"),
+                  "application/octet-stream");
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->status, 202) << a->body;
+  const std::string slow = json::parse(a->body)["id"];
+  json j = json::parse(c.Get(("/api/jobs/" + slow).c_str())->body);
+  for (int i = 0; i < 10 && j["status"] == "queued"; ++i) {
+    j = json::parse(c.Get(("/api/jobs/" + slow + "?wait=2").c_str())->body);
+  }
+  ASSERT_EQ(j["status"], "running") << j.dump();
+
+  auto b =
+      c.Post("/api/jobs?name=one.nii.gz", slurp(root() / "one.nii.gz"), "application/octet-stream");
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->status, 202) << b->body;
+  const json queued = json::parse(b->body);
+  EXPECT_EQ(queued["status"], "queued");
+  EXPECT_EQ(queued["position"], 0);
+  auto full =
+      c.Post("/api/jobs?name=one.nii.gz", slurp(root() / "one.nii.gz"), "application/octet-stream");
+  expect_error(full, 503, "the inference queue is full (1 volumes waiting); try again");
+  EXPECT_EQ(full->get_header_value("Retry-After"), "30");
+  expect_error(c.Get(("/api/jobs/" + queued["id"].get<std::string>() + "/slices/0.png").c_str()),
+               409, "is queued, not done; poll GET /api/jobs/");
+  expect_error(c.Get(("/api/jobs/" + slow + "/mask.nii.gz").c_str()), 409, "is running, not done");
+  j = json::parse(c.Get(("/api/jobs/" + slow).c_str())->body);
+  EXPECT_EQ(j["status"], "running") << "the 409s above are only meaningful while it runs";
+
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.log();
+  EXPECT_TRUE(fs::is_empty(tmp)) << "temp folder left behind";
+}
+
+TEST_F(UnetServe, CudaDeviceServesWhenPresent) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const fs::path tmp = root() / "tmp-cuda";
+  fs::create_directories(tmp);
+  ServerProcess s({"--checkpoint", ckpt(), "--device", "cuda", "--tmp-dir", tmp.string()},
+                  root() / "cuda.log");
+  ASSERT_TRUE(s.running()) << s.log();
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(60);
+  EXPECT_EQ(json::parse(c.Get("/api/health")->body)["device"], "cuda:0");
+  int status = 0;
+  const json sub = submit(c, slurp(root() / "good.nii.gz"), "good.nii.gz", &status);
+  ASSERT_EQ(status, 202) << sub.dump();
+  const json j = wait_done(c, sub["id"]);
+  ASSERT_EQ(j["status"], "done") << j.dump();
+  // CUDA and CPU round differently; with logits 20 * (relu(x) - 0.25) only voxels within about
+  // 1e-5 of the threshold can flip, a tiny fraction of the 49152.
+  const int64_t ref = reference(root() / "good.nii.gz").liver_voxels;
+  EXPECT_NEAR(j["result"]["liver_voxels"].get<double>(), ref, 0.002 * 64 * 64 * 12);
+  EXPECT_EQ(s.stop(SIGTERM), 0) << s.log();
+  EXPECT_TRUE(fs::is_empty(tmp)) << "temp folder left behind";
+}
+
 TEST_F(UnetServe, StopsOnSigtermAndRemovesItsTempFolder) {
   const fs::path tmp = root() / "tmp-stop";
   fs::create_directories(tmp);
-  ServerProcess s({"--checkpoint", ckpt(), "--tmp-dir", tmp.string()}, root() / "stop.log");
+  ServerProcess s({"--checkpoint", ckpt(), "--device", "cpu", "--tmp-dir", tmp.string()},
+                  root() / "stop.log");
   ASSERT_TRUE(s.running()) << s.log();
   EXPECT_FALSE(fs::is_empty(tmp)) << "the private temp folder should exist while serving";
   EXPECT_EQ(s.stop(SIGTERM), 0) << s.log();
