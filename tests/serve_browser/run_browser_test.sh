@@ -44,7 +44,7 @@ rm -f "$out/serve_dom.html" "$out/serve.png"
 echo "chromium: $("$chrome" --version 2>/dev/null)"
 if ! run_chrome --dump-dom "$url/?demo=1" >"$out/serve_dom.html" 2>"$out/chromium_dom.log"; then
   echo "FAIL: chromium --dump-dom failed:"
-  tail -20 "$out/chromium_dom.log"
+  grep -v dbus "$out/chromium_dom.log" | tail -20
   exit 1
 fi
 title=$(sed -n 's:.*<title>\(.*\)</title>.*:\1:p' "$out/serve_dom.html")
@@ -53,14 +53,14 @@ case "$title" in
   done:*) ;;
   *)
     echo "FAIL: the page did not finish (title '$title'); chromium said:"
-    tail -20 "$out/chromium_dom.log"
+    grep -v dbus "$out/chromium_dom.log" | tail -20
     exit 1
     ;;
 esac
 if ! run_chrome --screenshot="$out/serve.png" "$url/?demo=1" >"$out/chromium_shot.log" 2>&1 ||
   [ ! -s "$out/serve.png" ]; then
   echo "FAIL: chromium --screenshot wrote nothing:"
-  tail -20 "$out/chromium_shot.log"
+  grep -v dbus "$out/chromium_shot.log" | tail -20
   exit 1
 fi
 echo "screenshot: $out/serve.png"
