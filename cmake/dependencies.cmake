@@ -16,7 +16,23 @@ function(unet_header_only target package header)
 endfunction()
 unet_header_only(CLI11::CLI11 CLI11 CLI/CLI.hpp)
 unet_header_only(nlohmann_json::nlohmann_json nlohmann_json nlohmann/json.hpp)
+# cpp-httplib for unet_serve. Debian's package is a compiled library with no CMake config; its
+# class layouts depend on the defines it was built with (from cpp-httplib.pc), so use the same.
+# Machines without it (the GPU machine) build everything but unet_serve.
 find_package(httplib CONFIG QUIET)
+if(NOT TARGET httplib::httplib)
+  find_path(UNET_HTTPLIB_INCLUDE httplib.h)
+  find_library(UNET_HTTPLIB_LIBRARY NAMES cpp-httplib)
+  if(UNET_HTTPLIB_INCLUDE AND UNET_HTTPLIB_LIBRARY)
+    add_library(httplib::httplib INTERFACE IMPORTED GLOBAL)
+    target_include_directories(httplib::httplib INTERFACE ${UNET_HTTPLIB_INCLUDE})
+    target_link_libraries(httplib::httplib INTERFACE ${UNET_HTTPLIB_LIBRARY} Threads::Threads)
+    target_compile_definitions(httplib::httplib INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT
+                               CPPHTTPLIB_ZLIB_SUPPORT CPPHTTPLIB_BROTLI_SUPPORT)
+  else()
+    message(STATUS "cpp-httplib not found: unet_serve and its tests are not built")
+  endif()
+endif()
 
 # OpenBLAS: the CPU fast path's sgemm. Without it, kernels/common/gemm_cpu.cpp uses its own blocked loop.
 find_library(UNET_OPENBLAS_LIBRARY NAMES openblas libopenblas.so.0)

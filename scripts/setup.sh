@@ -12,6 +12,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev   # CLI, JSON, the web server
   clang-format                                         # formatting check in the test command
   python3-numpy python3-torch                          # the PyTorch reference (CPU) for parity tests
+  chromium                                             # headless browser test of unet_serve
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
