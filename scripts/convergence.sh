@@ -11,7 +11,7 @@ RECIPE=${1:?recipe}
 N=${2:?number of seeds}
 shift 2
 DATA=${DATA:-conv-data}
-B=build
+B=${BUILD:-build}
 if [ ! -f "$DATA/cache/train/manifest.json" ]; then
   $B/unet_synth --out "$DATA" --seed 100 --size 256 --train 13 --test 7 --slices-min 40 --slices-max 60 > /dev/null
   $B/unet_prepare --raw "$DATA/raw" --out "$DATA/cache" --size 128 ${PREPARE_OPTS:-} > /dev/null

@@ -341,6 +341,11 @@ TrainResult train(const TrainOptions& o, std::ostream& log) {
         << m.val_loss << " dice " << m.val_dice << std::defaultfloat << " | "
         << fmt_duration(m.seconds) << (result.best_epoch == epoch ? " (best)" : "") << "\n"
         << std::flush;
+    if (o.stop_after_epoch > 0 && epoch >= o.stop_after_epoch && epoch < o.epochs) {
+      log << "stopping after epoch " << epoch << " as asked; continue with --resume "
+          << result.last_path << "\n";
+      return result;
+    }
   }
 
   // Test-set Dice of the best model, when unet_prepare made a test cache.

@@ -39,6 +39,7 @@ struct TrainOptions {
   bool augment = false;
   std::string resume;               // a last.safetensors to continue from
   int64_t max_steps_per_epoch = 0;  // 0: the whole training split each epoch
+  int stop_after_epoch = 0;         // > 0: stop after this epoch (resume later with --resume)
   int collapse_steps = 50;          // warn after this many steps with an empty prediction
   int progress_every = 0;           // progress line every N steps (0: about 10 per epoch)
 };

@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--max-steps-per-epoch", o.max_steps_per_epoch, "cap steps per epoch (quick runs)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option(
+         "--stop-after-epoch", o.stop_after_epoch,
+         "stop after this epoch (the schedule still spans --epochs; continue with --resume)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--collapse-steps", o.collapse_steps,
                  "warn after this many steps of empty predictions")
       ->check(CLI::PositiveNumber);

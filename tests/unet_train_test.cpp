@@ -1,0 +1,235 @@
+// unet_train end to end on a small synthetic slice cache of disks: it learns (Dice threshold),
+// resumes bitwise identically, stops on a non-finite loss keeping the last good checkpoint, and
+// the command line rejects bad input with one clear line.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "apps/common/checkpoint.h"
+#include "apps/common/trainer.h"
+#include "io/slice_cache.h"
+
+namespace unet {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A cache of `volumes` x `slices` images of size x size: a bright disk of random centre and
+// radius on a noisy background with a dimmer decoy disk, so a threshold alone does not solve it.
+void write_disk_cache(const fs::path& dir, const std::string& split, int volumes, int slices,
+                      int size, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::normal_distribution<double> noise(0.0, 0.15);
+  io::SliceCacheManifest m;
+  m.split = split;
+  m.options.height = m.options.width = size;
+  m.keep_empty = true;
+  std::vector<float> images;
+  std::vector<uint8_t> masks;
+  for (int v = 0; v < volumes; ++v) {
+    io::CacheVolume vol;
+    vol.name = "disk_" + std::to_string(v);
+    vol.image_path = vol.name + ".nii.gz";
+    vol.mask_path = vol.name + "_mask.nii.gz";
+    vol.nx = vol.ny = size;
+    vol.nz = slices;
+    for (int k = 0; k < slices; ++k) {
+      vol.slices.push_back(k);
+      const double cy = size * (0.3 + 0.4 * u(rng)), cx = size * (0.3 + 0.4 * u(rng));
+      const double r = size * (0.12 + 0.12 * u(rng));
+      const double dy = size - cy, dx = size - cx, dr = r * 0.6;  // decoy, mirrored position
+      for (int i = 0; i < size; ++i)
+        for (int j = 0; j < size; ++j) {
+          const bool in = (i - cy) * (i - cy) + (j - cx) * (j - cx) < r * r;
+          const bool decoy = (i - dy) * (i - dy) + (j - dx) * (j - dx) < dr * dr;
+          images.push_back(static_cast<float>((in ? 1.0 : decoy ? 0.6 : 0.0) + noise(rng)));
+          masks.push_back(in ? 1 : 0);
+        }
+    }
+    vol.liver_slices = slices;
+    m.volumes.push_back(vol);
+  }
+  io::index_volumes(m);
+  io::write_slice_cache(dir.string(), m, images, masks);
+}
+
+class UnetTrain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("unet_train_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    write_disk_cache(dir_ / "cache" / "train", "train", 8, 16, 32, 1);
+    write_disk_cache(dir_ / "cache" / "test", "test", 2, 12, 32, 2);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  apps::TrainOptions options(const std::string& out) const {
+    apps::TrainOptions o;
+    apps::apply_recipe("default", o);
+    o.cache_dir = (dir_ / "cache").string();
+    o.out_dir = (dir_ / out).string();
+    o.config.depth = 3;
+    o.config.base = 8;
+    o.batch = 8;
+    o.epochs = 12;  // ~13 steps per epoch: about 160 steps in all
+    o.lr = 3e-3f;
+    return o;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(UnetTrain, LearnsDisksAndWritesItsOutputs) {
+  std::ostringstream log;
+  const apps::TrainResult r = apps::train(options("run"), log);
+  ASSERT_EQ(r.history.size(), 12u);
+  const double best_val =
+      std::max_element(r.history.begin(), r.history.end(), [](auto& a, auto& b) {
+        return a.val_dice < b.val_dice;
+      })->val_dice;
+  EXPECT_GT(best_val, 0.9) << log.str();
+  EXPECT_GT(r.test_dice, 0.85) << log.str();
+  EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+  for (const char* f : {"best.safetensors", "last.safetensors", "metrics.csv", "dice_curve.png",
+                        "dice_curve.svg"}) {
+    EXPECT_TRUE(fs::exists(dir_ / "run" / f)) << f;
+  }
+  std::ifstream csv(dir_ / "run" / "metrics.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "epoch,train_loss,train_dice,val_loss,val_dice,lr,seconds");
+  // best.safetensors is a model file (no optimizer state) that loads into the same configuration.
+  const apps::CheckpointContents best =
+      apps::read_checkpoint((dir_ / "run" / "best.safetensors").string());
+  EXPECT_FALSE(best.file.has("optim.m.head.weight"));
+  EXPECT_EQ(best.config.depth, 3);
+  EXPECT_NO_THROW(apps::load_model(best));
+  EXPECT_NO_THROW(best.preprocess());
+}
+
+TEST_F(UnetTrain, ResumeContinuesBitwiseIdentically) {
+  std::ostringstream log;
+  apps::TrainOptions straight = options("straight");
+  straight.epochs = 2;
+  apps::train(straight, log);
+
+  apps::TrainOptions first = options("resumed");
+  first.epochs = 2;
+  first.stop_after_epoch = 1;
+  apps::train(first, log);
+  apps::TrainOptions second = first;
+  second.stop_after_epoch = 0;
+  second.resume = (dir_ / "resumed" / "last.safetensors").string();
+  apps::train(second, log);
+
+  const apps::CheckpointContents a =
+      apps::read_checkpoint((dir_ / "straight" / "last.safetensors").string());
+  const apps::CheckpointContents b =
+      apps::read_checkpoint((dir_ / "resumed" / "last.safetensors").string());
+  ASSERT_EQ(a.file.tensors.size(), b.file.tensors.size());
+  for (size_t i = 0; i < a.file.tensors.size(); ++i) {
+    const Tensor& ta = a.file.tensors[i].tensor;
+    const Tensor& tb = b.file.get(a.file.tensors[i].name);
+    ASSERT_EQ(ta.nbytes(), tb.nbytes());
+    EXPECT_EQ(std::memcmp(ta.raw_data(), tb.raw_data(), ta.nbytes()), 0) << a.file.tensors[i].name;
+  }
+  EXPECT_EQ(a.metadata.at("optim_step"), b.metadata.at("optim_step"));
+}
+
+TEST_F(UnetTrain, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  std::ostringstream log;
+  apps::TrainOptions first = options("run");
+  first.epochs = 3;
+  first.stop_after_epoch = 1;
+  apps::train(first, log);
+  const fs::path last = dir_ / "run" / "last.safetensors";
+  std::ifstream in(last, std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  apps::TrainOptions blow_up = first;
+  blow_up.stop_after_epoch = 0;
+  blow_up.resume = last.string();
+  blow_up.lr = 1e30f;  // the first update sends weights to ~1e30: the next loss overflows
+  blow_up.schedule = apps::Schedule::kConstant;
+  try {
+    apps::train(blow_up, log);
+    FAIL() << "expected a non-finite loss error";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("non-finite loss"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("holds the last good epoch"), std::string::npos) << msg;
+  }
+  std::ifstream again(last, std::ios::binary);
+  const std::string after((std::istreambuf_iterator<char>(again)),
+                          std::istreambuf_iterator<char>());
+  EXPECT_TRUE(before == after) << "last.safetensors must still hold epoch 1";
+}
+
+TEST_F(UnetTrain, RejectsBadOptionsAndMissingData) {
+  std::ostringstream log;
+  apps::TrainOptions o = options("run");
+  o.cache_dir = (dir_ / "nowhere").string();
+  try {
+    apps::train(o, log);
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("nowhere"), std::string::npos) << e.what();
+  }
+  o = options("run");
+  o.epochs = 0;
+  EXPECT_THROW(apps::train(o, log), std::invalid_argument);
+  o = options("run");
+  o.resume = (dir_ / "cache" / "train" / "manifest.json").string();
+  try {
+    apps::train(o, log);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("manifest.json"), std::string::npos) << e.what();
+  }
+  apps::TrainOptions r;
+  EXPECT_THROW(apps::apply_recipe("keras", r), std::invalid_argument);
+}
+
+// The binary: one line on stderr and a non-zero exit for bad input.
+int run(const std::string& args, std::string* err) {
+  const std::string err_file =
+      (fs::temp_directory_path() / ("unet_train_err_" + std::to_string(::getpid()))).string();
+  const int status = std::system(
+      (std::string(UNET_BINARY_DIR) + "/unet_train " + args + " 2> " + err_file + " > /dev/null")
+          .c_str());
+  std::ifstream in(err_file);
+  err->assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove(err_file);
+  return WEXITSTATUS(status);
+}
+
+TEST_F(UnetTrain, CommandLineErrorsAreOneClearLine) {
+  std::string err;
+  EXPECT_NE(run("--out " + (dir_ / "x").string(), &err), 0);
+  EXPECT_NE(err.find("--cache is required"), std::string::npos) << err;
+  EXPECT_EQ(run("--cache " + (dir_ / "missing").string() + " --out " + (dir_ / "x").string(), &err),
+            1);
+  EXPECT_EQ(err.rfind("unet_train: error: ", 0), 0u) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_NE(run("--cache a --out b --recipe keras", &err), 0);
+  EXPECT_NE(err.find("keras"), std::string::npos) << err;
+  EXPECT_EQ(run("--cache " + (dir_ / "cache").string() + " --out " + (dir_ / "x").string() +
+                    " --device tpu",
+                &err),
+            1);
+  EXPECT_NE(err.find("unknown device 'tpu'"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace unet
