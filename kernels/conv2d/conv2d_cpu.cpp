@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kernels/common/gemm_cpu.h"
+#include "kernels/common/scratch_cpu.h"
 #include "kernels/conv2d/conv2d.h"
 
 namespace unet::kernels {
@@ -33,6 +34,8 @@ void conv2d_check_args(const char* op, const Conv2dShape& s,
 namespace {
 
 constexpr int64_t kChunkBudgetBytes = int64_t(32) << 20;
+// cpu_scratch slots: the im2col (or dcol) columns, and the ReLU-masked upstream gradient.
+constexpr int kColSlot = 0, kMaskSlot = 1;
 // Rows per block of the dbias column sums: fixed, so the summation order is too.
 constexpr int64_t kBiasBlockRows = 256;
 
@@ -117,14 +120,12 @@ void col2im_add(const Conv2dShape& s, const float* dcol, int64_t m0, int64_t row
 }
 
 // The chunk's upstream gradient: dy itself, or dy masked by (relu_y > 0) copied into `buf`.
-const float* masked_rows(const float* dy, const float* relu_y, int64_t m0, int64_t rows, int K,
-                         std::vector<float>& buf) {
+const float* masked_rows(const float* dy, const float* relu_y, int64_t m0, int64_t rows, int K) {
   const float* src = dy + m0 * K;
   if (!relu_y) return src;
   const float* ry = relu_y + m0 * K;
   const int64_t n = rows * K;
-  buf.resize(n);
-  float* dst = buf.data();
+  float* dst = cpu_scratch(kMaskSlot, n);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) dst[i] = ry[i] > 0.0f ? src[i] : 0.0f;
   return dst;
@@ -154,13 +155,13 @@ void conv2d_forward_cpu(const Conv2dShape& s, const float* x, const float* w, co
   const int rsc = s.R * s.S * s.C, K = s.K;
   // Pointwise needs no scratch; chunk anyway so GEMM row counts stay well inside int.
   const int64_t chunk = chunk_pixels(s, is_pointwise(s) ? 1 : rsc);
-  std::vector<float> col(is_pointwise(s) ? 0 : chunk * rsc);
+  float* col = is_pointwise(s) ? nullptr : cpu_scratch(kColSlot, chunk * rsc);
   for (int64_t m0 = 0; m0 < M; m0 += chunk) {
     const int64_t rows = std::min(chunk, M - m0);
     const float* a = x + m0 * s.C;  // pointwise: x rows are the im2col rows
     if (!is_pointwise(s)) {
-      im2col(s, x, m0, rows, col.data());
-      a = col.data();
+      im2col(s, x, m0, rows, col);
+      a = col;
     }
     float* yc = y + m0 * K;
     sgemm_cpu(false, true, int(rows), K, rsc, 1.0f, a, rsc, w, rsc, 0.0f, yc, K);
@@ -185,16 +186,16 @@ void conv2d_backward_data_cpu(const Conv2dShape& s, const float* dy, const float
   const bool pointwise = is_pointwise(s);
   const int64_t chunk =
       pointwise ? chunk_pixels(s, relu_y ? K : 1) : chunk_pixels(s, rsc + (relu_y ? K : 0));
-  std::vector<float> gbuf, dcol(pointwise ? 0 : chunk * rsc);
+  float* dcol = pointwise ? nullptr : cpu_scratch(kColSlot, chunk * rsc);
   if (!pointwise) std::fill(dx, dx + s.x_size(), 0.0f);
   for (int64_t m0 = 0; m0 < M; m0 += chunk) {
     const int64_t rows = std::min(chunk, M - m0);
-    const float* g = masked_rows(dy, relu_y, m0, rows, K, gbuf);
+    const float* g = masked_rows(dy, relu_y, m0, rows, K);
     if (pointwise) {  // dx rows are the dcol rows: write them directly
       sgemm_cpu(false, false, int(rows), s.C, K, 1.0f, g, K, w, s.C, 0.0f, dx + m0 * s.C, s.C);
     } else {
-      sgemm_cpu(false, false, int(rows), rsc, K, 1.0f, g, K, w, rsc, 0.0f, dcol.data(), rsc);
-      col2im_add(s, dcol.data(), m0, rows, dx);
+      sgemm_cpu(false, false, int(rows), rsc, K, 1.0f, g, K, w, rsc, 0.0f, dcol, rsc);
+      col2im_add(s, dcol, m0, rows, dx);
     }
   }
 }
@@ -207,15 +208,15 @@ void conv2d_backward_weight_cpu(const Conv2dShape& s, const float* x, const floa
   const bool pointwise = is_pointwise(s);
   const int64_t chunk =
       pointwise ? chunk_pixels(s, relu_y ? K : 1) : chunk_pixels(s, rsc + (relu_y ? K : 0));
-  std::vector<float> gbuf, col(pointwise ? 0 : chunk * rsc);
+  float* col = pointwise ? nullptr : cpu_scratch(kColSlot, chunk * rsc);
   std::vector<double> bias_acc(dbias ? K : 0, 0.0);
   for (int64_t m0 = 0; m0 < M; m0 += chunk) {
     const int64_t rows = std::min(chunk, M - m0);
-    const float* g = masked_rows(dy, relu_y, m0, rows, K, gbuf);
+    const float* g = masked_rows(dy, relu_y, m0, rows, K);
     const float* b = x + m0 * s.C;
     if (!pointwise) {
-      im2col(s, x, m0, rows, col.data());
-      b = col.data();
+      im2col(s, x, m0, rows, col);
+      b = col;
     }
     // First chunk overwrites dw (beta 0), later ones accumulate in chunk order.
     sgemm_cpu(true, false, K, rsc, int(rows), 1.0f, g, K, b, rsc, m0 == 0 ? 0.0f : 1.0f, dw, rsc);

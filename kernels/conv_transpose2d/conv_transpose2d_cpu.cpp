@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kernels/common/gemm_cpu.h"
+#include "kernels/common/scratch_cpu.h"
 #include "kernels/conv_transpose2d/conv_transpose2d.h"
 #include "kernels/conv_transpose2d/conv_transpose2d_check.h"
 
@@ -131,15 +132,15 @@ void conv_transpose2d_forward_cpu(const ConvTranspose2dShape& s, const float* x,
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) y[i] = bias ? bias[i % s.K] : 0.0f;
   }
-  std::vector<float> col(chunk * rsk);
+  // Reused per-thread scratch (kernels/common/scratch_cpu.h): no zero fill per call.
+  float* col = cpu_scratch(0, chunk * rsk);
   for (int64_t m0 = 0; m0 < M; m0 += chunk) {
     const int64_t rows = std::min(chunk, M - m0);
-    sgemm_cpu(false, false, int(rows), rsk, s.C, 1.0f, x + m0 * s.C, s.C, w, rsk, 0.0f, col.data(),
-              rsk);
+    sgemm_cpu(false, false, int(rows), rsk, s.C, 1.0f, x + m0 * s.C, s.C, w, rsk, 0.0f, col, rsk);
     if (tiled) {
-      write_tiled(s, col.data(), m0, rows, bias, y);
+      write_tiled(s, col, m0, rows, bias, y);
     } else {
-      gather_add(s, col.data(), m0, rows, y);
+      gather_add(s, col, m0, rows, y);
     }
   }
 }
@@ -150,12 +151,11 @@ void conv_transpose2d_backward_data_cpu(const ConvTranspose2dShape& s, const flo
                                       {{"dy", dy}, {"w", w}, {"dx", dx}});
   const int64_t M = int64_t(s.N) * s.H * s.W, chunk = chunk_pixels(s);
   const int rsk = s.R * s.S * s.K;
-  std::vector<float> dcol(chunk * rsk);
+  float* dcol = cpu_scratch(0, chunk * rsk);
   for (int64_t m0 = 0; m0 < M; m0 += chunk) {
     const int64_t rows = std::min(chunk, M - m0);
-    gather_dcol(s, dy, m0, rows, dcol.data());
-    sgemm_cpu(false, true, int(rows), s.C, rsk, 1.0f, dcol.data(), rsk, w, rsk, 0.0f, dx + m0 * s.C,
-              s.C);
+    gather_dcol(s, dy, m0, rows, dcol);
+    sgemm_cpu(false, true, int(rows), s.C, rsk, 1.0f, dcol, rsk, w, rsk, 0.0f, dx + m0 * s.C, s.C);
   }
 }
 
@@ -165,12 +165,12 @@ void conv_transpose2d_backward_weight_cpu(const ConvTranspose2dShape& s, const f
                                       {{"x", x}, {"dy", dy}, {"dw", dw}});
   const int64_t M = int64_t(s.N) * s.H * s.W, chunk = chunk_pixels(s);
   const int rsk = s.R * s.S * s.K;
-  std::vector<float> dcol(chunk * rsk);
+  float* dcol = cpu_scratch(0, chunk * rsk);
   for (int64_t m0 = 0; m0 < M; m0 += chunk) {
     const int64_t rows = std::min(chunk, M - m0);
-    gather_dcol(s, dy, m0, rows, dcol.data());
+    gather_dcol(s, dy, m0, rows, dcol);
     // First chunk overwrites dw (beta 0), later ones accumulate in chunk order.
-    sgemm_cpu(true, false, s.C, rsk, int(rows), 1.0f, x + m0 * s.C, s.C, dcol.data(), rsk,
+    sgemm_cpu(true, false, s.C, rsk, int(rows), 1.0f, x + m0 * s.C, s.C, dcol, rsk,
               m0 == 0 ? 0.0f : 1.0f, dw, rsk);
   }
   if (dbias) {
