@@ -20,6 +20,8 @@ const char* safetensors_dtype(DType t) {
       return "I16";
     case DType::kInt32:
       return "I32";
+    case DType::kInt64:
+      return "I64";
   }
   return "?";
 }
@@ -33,6 +35,8 @@ bool parse_dtype(const std::string& s, DType* out) {
     *out = DType::kInt16;
   else if (s == "I32")
     *out = DType::kInt32;
+  else if (s == "I64")
+    *out = DType::kInt64;
   else
     return false;
   return true;
@@ -138,7 +142,7 @@ SafetensorsContents decode_safetensors(const std::string& bytes, const std::stri
     }
     if (!parse_dtype(v["dtype"].get<std::string>(), &e.dtype)) {
       fail(source, "tensor '" + e.name + "' has unsupported dtype " +
-                       v["dtype"].get<std::string>() + "; supported: F32, U8, I16, I32");
+                       v["dtype"].get<std::string>() + "; supported: F32, U8, I16, I32, I64");
     }
     for (const auto& d : v["shape"]) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0)

@@ -20,6 +20,8 @@ size_t dtype_size(DType t) {
       return 2;
     case DType::kInt32:
       return 4;
+    case DType::kInt64:
+      return 8;
   }
   return 0;
 }
@@ -34,6 +36,8 @@ const char* dtype_name(DType t) {
       return "int16";
     case DType::kInt32:
       return "int32";
+    case DType::kInt64:
+      return "int64";
   }
   return "unknown";
 }
@@ -122,6 +126,7 @@ template Tensor Tensor::from_data<float>(const float*, const Shape&, Device);
 template Tensor Tensor::from_data<uint8_t>(const uint8_t*, const Shape&, Device);
 template Tensor Tensor::from_data<int16_t>(const int16_t*, const Shape&, Device);
 template Tensor Tensor::from_data<int32_t>(const int32_t*, const Shape&, Device);
+template Tensor Tensor::from_data<int64_t>(const int64_t*, const Shape&, Device);
 
 // ---- properties ----
 namespace {
@@ -168,6 +173,7 @@ template float* Tensor::data<float>() const;
 template uint8_t* Tensor::data<uint8_t>() const;
 template int16_t* Tensor::data<int16_t>() const;
 template int32_t* Tensor::data<int32_t>() const;
+template int64_t* Tensor::data<int64_t>() const;
 
 std::string Tensor::name() const { return checked(impl_).name; }
 Tensor& Tensor::set_name(const std::string& name) {

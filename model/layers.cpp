@@ -138,9 +138,12 @@ BatchNorm2d::BatchNorm2d(int channels) {
   beta = Tensor::zeros({channels}).set_requires_grad(true);
   running_mean = Tensor::zeros({channels});
   running_var = Tensor::full({channels}, 1.0f);
+  const int64_t zero = 0;
+  num_batches_tracked = Tensor::from_data(&zero, {});
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x, bool training) {
+  if (training) ++num_batches_tracked.data<int64_t>()[0];
   return batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum, eps);
 }
 
@@ -149,6 +152,7 @@ void BatchNorm2d::collect(const std::string& prefix, std::vector<ParamRef>& out)
   out.push_back({prefix + ".bias", &beta, Layout::kVector, true});
   out.push_back({prefix + ".running_mean", &running_mean, Layout::kVector, false});
   out.push_back({prefix + ".running_var", &running_var, Layout::kVector, false});
+  out.push_back({prefix + ".num_batches_tracked", &num_batches_tracked, Layout::kVector, false});
 }
 
 }  // namespace unet::model

@@ -62,6 +62,8 @@ class BatchNorm2d {
   Tensor forward(const Tensor& x, bool training);
   void collect(const std::string& prefix, std::vector<ParamRef>& out);
   Tensor gamma, beta, running_mean, running_var;
+  // Training-mode forward passes so far: int64 [] on the CPU, as PyTorch's state_dict has it.
+  Tensor num_batches_tracked;
   float momentum = 0.1f, eps = 1e-5f;
 };
 

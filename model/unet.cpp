@@ -168,6 +168,7 @@ int64_t UNet::parameter_count() {
 
 void UNet::to(Device device) {
   for (ParamRef& p : named_tensors()) {
+    if (p.tensor->dtype() != DType::kFloat32) continue;  // counters stay on the host
     const bool grad = p.tensor->requires_grad();
     *p.tensor = p.tensor->to(device).detach();
     p.tensor->set_requires_grad(grad);
@@ -197,21 +198,21 @@ void UNet::load_state_dict(const std::vector<NamedTensor>& tensors, const std::s
                                "; the checkpoint is from another configuration");
     }
     const Shape want = pytorch_shape(p.tensor->shape(), p.layout);
-    if (it->second->dtype() != DType::kFloat32 || it->second->shape() != want) {
+    if (it->second->dtype() != p.tensor->dtype() || it->second->shape() != want) {
       throw std::runtime_error(source + ": tensor '" + p.name + "' is " + it->second->describe() +
-                               ", expected float32" + shape_str(want) +
+                               ", expected " + dtype_name(p.tensor->dtype()) + shape_str(want) +
                                "; the checkpoint is from another configuration");
     }
   }
   for (const auto& [name, t] : by_name) {
-    if (!expected.count(name) && name.rfind("num_batches_tracked") == std::string::npos) {
+    if (!expected.count(name)) {
       throw std::runtime_error(source + ": unexpected tensor '" + name + "' for a U-Net with " +
                                config_.describe() +
                                "; the checkpoint is from another configuration");
     }
   }
   for (ParamRef& p : refs) {
-    Tensor engine_layout = from_pytorch_layout(*by_name[p.name], p.layout).to(device_);
+    Tensor engine_layout = from_pytorch_layout(*by_name[p.name], p.layout).to(p.tensor->device());
     p.tensor->copy_from(engine_layout);
   }
 }

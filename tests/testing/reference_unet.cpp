@@ -64,6 +64,7 @@ Act block(const model::UNetConfig& c, const RefParams& p, const std::string& lev
 RefParams reference_params(model::UNet& net) {
   RefParams out;
   for (const model::ParamRef& p : net.named_tensors()) {
+    if (p.tensor->dtype() != DType::kFloat32) continue;  // batch norm's step counter
     std::vector<float> f = p.tensor->to_vector();
     out[p.name] = std::vector<double>(f.begin(), f.end());
   }
