@@ -88,14 +88,7 @@ TEST(ConcatCpu, BackwardMatchesFiniteDifferences) {
   EXPECT_TRUE(gradients_match(grad, numeric_gradient(loss, params), 1e-7, "concat da,db"));
 }
 
-void expect_invalid(const std::function<void()>& call, const std::string& needle) {
-  try {
-    call();
-    ADD_FAILURE() << "expected std::invalid_argument containing '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using unet::testing::expect_invalid;
 
 TEST(ConcatCpu, RejectsBadArgumentsWithClearMessages) {
   std::vector<float> buf(16);

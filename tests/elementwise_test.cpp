@@ -228,14 +228,7 @@ TEST(ElementwiseCpu, BackwardsMatchFiniteDifferences) {
       });
 }
 
-void expect_invalid(const std::function<void()>& call, const std::string& needle) {
-  try {
-    call();
-    ADD_FAILURE() << "expected std::invalid_argument containing '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using unet::testing::expect_invalid;
 
 TEST(ElementwiseCpu, RejectsBadArgumentsWithClearMessages) {
   std::vector<float> buf(8);

@@ -111,14 +111,7 @@ TEST(ReduceCpu, ChannelSumIsTheGradientOfBiasAdd) {
   EXPECT_TRUE(gradients_match(dbias, numeric_gradient(loss, bias), 1e-7, "dbias"));
 }
 
-void expect_invalid(const std::function<void()>& call, const std::string& needle) {
-  try {
-    call();
-    ADD_FAILURE() << "expected std::invalid_argument containing '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using unet::testing::expect_invalid;
 
 TEST(ReduceCpu, RejectsBadArgumentsWithClearMessages) {
   std::vector<float> buf(8);

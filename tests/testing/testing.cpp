@@ -6,6 +6,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 
 namespace unet::testing {
 
@@ -91,6 +92,15 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed) {
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+void expect_invalid(const std::function<void()>& call, const std::string& needle) {
+  try {
+    call();
+    ADD_FAILURE() << "expected std::invalid_argument containing '" << needle << "'";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
 }
 
 std::vector<double> numeric_gradient(const std::function<double()>& loss,

@@ -32,6 +32,10 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed);
                                          const std::vector<float>& want,
                                          const std::string& what = "tensor");
 
+// Expects `call` to throw std::invalid_argument whose message contains `needle`; a failure is
+// reported in the calling test (used by the rejection-path tests of every kernel).
+void expect_invalid(const std::function<void()>& call, const std::string& needle);
+
 // Central finite differences of a scalar function of `params` (changed in place and restored).
 std::vector<double> numeric_gradient(const std::function<double()>& loss,
                                      std::vector<double>& params, double eps = 1e-6);
