@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "kernels/batch_norm2d/batch_norm2d.h"
 
@@ -54,6 +55,60 @@ inline void check_running(const char* op, const BatchNormShape& s, const void* r
                                 ": running_mean and running_var must both be given or both be null"
                                 " (shape " +
                                 shape_str(s) + ")");
+  }
+}
+
+// The complete argument check of each entry point, shared by the reference, the OpenMP path and
+// CUDA so every backend rejects the same inputs with the same message.
+inline void check_forward_train_args(const char* op, const BatchNormShape& s, double eps,
+                                     double momentum, const void* x, const void* gamma,
+                                     const void* beta, const void* running_mean,
+                                     const void* running_var, const void* save_mean,
+                                     const void* save_invstd, const void* y) {
+  check_shape(op, s, 2);
+  check_eps(op, s, eps);
+  check_momentum(op, s, momentum);
+  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
+                                {"gamma", gamma},
+                                {"beta", beta},
+                                {"save_mean", save_mean},
+                                {"save_invstd", save_invstd},
+                                {"y", y}}) {
+    check_ptr(op, s, name, p);
+  }
+  check_running(op, s, running_mean, running_var);
+}
+
+inline void check_forward_eval_args(const char* op, const BatchNormShape& s, double eps,
+                                    const void* x, const void* gamma, const void* beta,
+                                    const void* running_mean, const void* running_var,
+                                    const void* y) {
+  check_shape(op, s, 1);
+  check_eps(op, s, eps);
+  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
+                                {"gamma", gamma},
+                                {"beta", beta},
+                                {"running_mean", running_mean},
+                                {"running_var", running_var},
+                                {"y", y}}) {
+    check_ptr(op, s, name, p);
+  }
+}
+
+inline void check_backward_args(const char* op, const BatchNormShape& s, const void* x,
+                                const void* dy, const void* gamma, const void* save_mean,
+                                const void* save_invstd, const void* dx, const void* dgamma,
+                                const void* dbeta) {
+  check_shape(op, s, 1);
+  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
+                                {"dy", dy},
+                                {"gamma", gamma},
+                                {"save_mean", save_mean},
+                                {"save_invstd", save_invstd},
+                                {"dx", dx},
+                                {"dgamma", dgamma},
+                                {"dbeta", dbeta}}) {
+    check_ptr(op, s, name, p);
   }
 }
 

@@ -44,18 +44,8 @@ void batch_norm2d_forward_train_cpu(const BatchNormShape& s, const float* x, con
                                     float* running_mean, float* running_var, float* save_mean,
                                     float* save_invstd, float* y) {
   const char* op = "batch_norm2d_forward_train_cpu";
-  bn_detail::check_shape(op, s, 2);
-  bn_detail::check_eps(op, s, double(eps));
-  bn_detail::check_momentum(op, s, double(momentum));
-  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
-                                {"gamma", gamma},
-                                {"beta", beta},
-                                {"save_mean", save_mean},
-                                {"save_invstd", save_invstd},
-                                {"y", y}}) {
-    bn_detail::check_ptr(op, s, name, p);
-  }
-  bn_detail::check_running(op, s, running_mean, running_var);
+  bn_detail::check_forward_train_args(op, s, double(eps), double(momentum), x, gamma, beta,
+                                      running_mean, running_var, save_mean, save_invstd, y);
   const int C = s.C;
   const double M = double(s.pixels);
   std::vector<double> mean =
@@ -90,16 +80,8 @@ void batch_norm2d_forward_eval_cpu(const BatchNormShape& s, const float* x, cons
                                    const float* beta, const float* running_mean,
                                    const float* running_var, float eps, float* y) {
   const char* op = "batch_norm2d_forward_eval_cpu";
-  bn_detail::check_shape(op, s, 1);
-  bn_detail::check_eps(op, s, double(eps));
-  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
-                                {"gamma", gamma},
-                                {"beta", beta},
-                                {"running_mean", running_mean},
-                                {"running_var", running_var},
-                                {"y", y}}) {
-    bn_detail::check_ptr(op, s, name, p);
-  }
+  bn_detail::check_forward_eval_args(op, s, double(eps), x, gamma, beta, running_mean, running_var,
+                                     y);
   const int C = s.C;
   std::vector<float> scale(static_cast<size_t>(C));
   for (int c = 0; c < C; ++c)
@@ -116,17 +98,7 @@ void batch_norm2d_backward_cpu(const BatchNormShape& s, const float* x, const fl
                                const float* gamma, const float* save_mean, const float* save_invstd,
                                float* dx, float* dgamma, float* dbeta) {
   const char* op = "batch_norm2d_backward_cpu";
-  bn_detail::check_shape(op, s, 1);
-  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
-                                {"dy", dy},
-                                {"gamma", gamma},
-                                {"save_mean", save_mean},
-                                {"save_invstd", save_invstd},
-                                {"dx", dx},
-                                {"dgamma", dgamma},
-                                {"dbeta", dbeta}}) {
-    bn_detail::check_ptr(op, s, name, p);
-  }
+  bn_detail::check_backward_args(op, s, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
   const int C = s.C;
   const double M = double(s.pixels);
   const std::vector<double> sum_dy =

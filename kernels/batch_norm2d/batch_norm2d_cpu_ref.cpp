@@ -14,18 +14,8 @@ void batch_norm2d_forward_train_ref(const BatchNormShape& s, const T* x, const T
                                     const T* beta, T eps, T momentum, T* running_mean,
                                     T* running_var, T* save_mean, T* save_invstd, T* y) {
   const char* op = "batch_norm2d_forward_train_ref";
-  bn_detail::check_shape(op, s, 2);
-  bn_detail::check_eps(op, s, double(eps));
-  bn_detail::check_momentum(op, s, double(momentum));
-  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
-                                {"gamma", gamma},
-                                {"beta", beta},
-                                {"save_mean", save_mean},
-                                {"save_invstd", save_invstd},
-                                {"y", y}}) {
-    bn_detail::check_ptr(op, s, name, p);
-  }
-  bn_detail::check_running(op, s, running_mean, running_var);
+  bn_detail::check_forward_train_args(op, s, double(eps), double(momentum), x, gamma, beta,
+                                      running_mean, running_var, save_mean, save_invstd, y);
   const int64_t M = s.pixels;
   const int C = s.C;
   for (int c = 0; c < C; ++c) {
@@ -58,16 +48,8 @@ void batch_norm2d_forward_eval_ref(const BatchNormShape& s, const T* x, const T*
                                    const T* beta, const T* running_mean, const T* running_var,
                                    T eps, T* y) {
   const char* op = "batch_norm2d_forward_eval_ref";
-  bn_detail::check_shape(op, s, 1);
-  bn_detail::check_eps(op, s, double(eps));
-  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
-                                {"gamma", gamma},
-                                {"beta", beta},
-                                {"running_mean", running_mean},
-                                {"running_var", running_var},
-                                {"y", y}}) {
-    bn_detail::check_ptr(op, s, name, p);
-  }
+  bn_detail::check_forward_eval_args(op, s, double(eps), x, gamma, beta, running_mean, running_var,
+                                     y);
   const int C = s.C;
   for (int64_t p = 0; p < s.pixels; ++p) {
     for (int c = 0; c < C; ++c) {
@@ -82,17 +64,7 @@ void batch_norm2d_backward_ref(const BatchNormShape& s, const T* x, const T* dy,
                                const T* save_mean, const T* save_invstd, T* dx, T* dgamma,
                                T* dbeta) {
   const char* op = "batch_norm2d_backward_ref";
-  bn_detail::check_shape(op, s, 1);
-  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
-                                {"dy", dy},
-                                {"gamma", gamma},
-                                {"save_mean", save_mean},
-                                {"save_invstd", save_invstd},
-                                {"dx", dx},
-                                {"dgamma", dgamma},
-                                {"dbeta", dbeta}}) {
-    bn_detail::check_ptr(op, s, name, p);
-  }
+  bn_detail::check_backward_args(op, s, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
   const int64_t M = s.pixels;
   const int C = s.C;
   for (int c = 0; c < C; ++c) {

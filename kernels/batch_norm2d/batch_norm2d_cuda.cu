@@ -225,19 +225,9 @@ void batch_norm2d_forward_train_cuda(const BatchNormShape& s, const float* x, co
                                      float* running_mean, float* running_var, float* save_mean,
                                      float* save_invstd, float* y, void* workspace, Stream stream) {
   const char* op = "batch_norm2d_forward_train_cuda";
-  bn_detail::check_shape(op, s, 2);
-  bn_detail::check_eps(op, s, double(eps));
-  bn_detail::check_momentum(op, s, double(momentum));
-  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
-                                {"gamma", gamma},
-                                {"beta", beta},
-                                {"save_mean", save_mean},
-                                {"save_invstd", save_invstd},
-                                {"y", y},
-                                {"workspace", workspace}}) {
-    bn_detail::check_ptr(op, s, name, p);
-  }
-  bn_detail::check_running(op, s, running_mean, running_var);
+  bn_detail::check_forward_train_args(op, s, double(eps), double(momentum), x, gamma, beta,
+                                      running_mean, running_var, save_mean, save_invstd, y);
+  bn_detail::check_ptr(op, s, "workspace", workspace);
   const BnGrid g = bn_grid(s);
   double* partial = static_cast<double*>(workspace);
   const dim3 block(kTileC, kRows);
@@ -257,16 +247,8 @@ void batch_norm2d_forward_eval_cuda(const BatchNormShape& s, const float* x, con
                                     const float* beta, const float* running_mean,
                                     const float* running_var, float eps, float* y, Stream stream) {
   const char* op = "batch_norm2d_forward_eval_cuda";
-  bn_detail::check_shape(op, s, 1);
-  bn_detail::check_eps(op, s, double(eps));
-  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
-                                {"gamma", gamma},
-                                {"beta", beta},
-                                {"running_mean", running_mean},
-                                {"running_var", running_var},
-                                {"y", y}}) {
-    bn_detail::check_ptr(op, s, name, p);
-  }
+  bn_detail::check_forward_eval_args(op, s, double(eps), x, gamma, beta, running_mean, running_var,
+                                     y);
   const BnGrid g = bn_grid(s);
   bn_apply_kernel<<<dim3(g.tiles, g.pixel_blocks), dim3(kTileC, kRows), 0, stream>>>(
       s.pixels, s.C, g.chunk, x, gamma, beta, running_mean, running_var, true, eps, y);
@@ -278,18 +260,8 @@ void batch_norm2d_backward_cuda(const BatchNormShape& s, const float* x, const f
                                 const float* save_invstd, float* dx, float* dgamma, float* dbeta,
                                 void* workspace, Stream stream) {
   const char* op = "batch_norm2d_backward_cuda";
-  bn_detail::check_shape(op, s, 1);
-  for (const auto& [name, p] : {std::pair<const char*, const void*>{"x", x},
-                                {"dy", dy},
-                                {"gamma", gamma},
-                                {"save_mean", save_mean},
-                                {"save_invstd", save_invstd},
-                                {"dx", dx},
-                                {"dgamma", dgamma},
-                                {"dbeta", dbeta},
-                                {"workspace", workspace}}) {
-    bn_detail::check_ptr(op, s, name, p);
-  }
+  bn_detail::check_backward_args(op, s, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  bn_detail::check_ptr(op, s, "workspace", workspace);
   const BnGrid g = bn_grid(s);
   double* partial = static_cast<double*>(workspace);
   float* coef = reinterpret_cast<float*>(static_cast<char*>(workspace) + partial_bytes(s));
