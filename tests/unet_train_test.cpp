@@ -201,6 +201,22 @@ TEST_F(UnetTrain, RejectsBadOptionsAndMissingData) {
   EXPECT_THROW(apps::apply_recipe("keras", r), std::invalid_argument);
 }
 
+TEST(CollapseDetector, WarnsWhenThePredictionStaysEmptyOverLiverTargets) {
+  apps::CollapseDetector d(3);
+  const float empty[4] = {-1, -2, -3, -4}, some[4] = {-1, 2, -3, -4};
+  const float liver[4] = {0, 1, 1, 0}, none[4] = {0, 0, 0, 0};
+  EXPECT_FALSE(d.update(empty, liver, 4));
+  EXPECT_FALSE(d.update(empty, liver, 4));
+  EXPECT_TRUE(d.update(empty, liver, 4)) << "third empty step in a row";
+  EXPECT_FALSE(d.update(empty, liver, 4)) << "warns once per streak";
+  EXPECT_FALSE(d.update(some, liver, 4));  // a prediction resets the count
+  EXPECT_FALSE(d.update(empty, liver, 4));
+  EXPECT_FALSE(d.update(empty, none, 4));  // no liver in the batch: not a collapse, resets
+  EXPECT_FALSE(d.update(empty, liver, 4));
+  EXPECT_FALSE(d.update(empty, liver, 4));
+  EXPECT_TRUE(d.update(empty, liver, 4));
+}
+
 // The binary: one line on stderr and a non-zero exit for bad input.
 int run(const std::string& args, std::string* err) {
   const std::string err_file =

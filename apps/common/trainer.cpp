@@ -157,6 +157,16 @@ Evaluation evaluate(model::UNet& net, const io::SliceCache& cache,
 
 }  // namespace
 
+bool CollapseDetector::update(const float* logits, const float* targets, size_t n) {
+  bool any_pred = false, any_truth = false;
+  for (size_t i = 0; i < n; ++i) {
+    any_pred |= logits[i] > 0.0f;
+    any_truth |= targets[i] > 0.5f;
+  }
+  streak_ = (!any_pred && any_truth) ? streak_ + 1 : 0;
+  return streak_ == steps_;
+}
+
 TrainResult train(const TrainOptions& o, std::ostream& log) {
   if (o.out_dir.empty()) throw std::invalid_argument("unet_train: --out is required");
   if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0)) {
@@ -246,7 +256,7 @@ TrainResult train(const TrainOptions& o, std::ostream& log) {
 
   const int progress_every =
       o.progress_every > 0 ? o.progress_every : std::max<int64_t>(1, steps_per_epoch / 10);
-  int empty_streak = 0;
+  CollapseDetector collapse(o.collapse_steps);
   const auto run_start = std::chrono::steady_clock::now();
   int64_t steps_done_this_run = 0;
   const int64_t steps_total_this_run = steps_per_epoch * (o.epochs - first_epoch + 1);
@@ -278,13 +288,7 @@ TrainResult train(const TrainOptions& o, std::ostream& log) {
       adam.step();
       const std::vector<float> lv = logits.to_vector();
       counts.add(lv, batch.masks);
-      bool any_pred = false, any_truth = false;
-      for (size_t i = 0; i < lv.size(); ++i) {
-        any_pred |= lv[i] > 0.0f;
-        any_truth |= batch.masks[i] > 0.5f;
-      }
-      empty_streak = (!any_pred && any_truth) ? empty_streak + 1 : 0;
-      if (empty_streak == o.collapse_steps) {
+      if (collapse.update(lv.data(), batch.masks, lv.size())) {
         result.collapse_warned = true;
         log << "\nwarning: the prediction has been empty for " << o.collapse_steps
             << " steps while the targets contain liver: training has probably collapsed to "

@@ -64,6 +64,20 @@ struct TrainResult {
   double test_dice = -1;  // global Dice of the best model on the test cache (-1: no test cache)
 };
 
+// Watches each training step's thresholded prediction (logit > 0) for a collapse to
+// all-background. update() returns true on the step where the prediction has been empty for
+// `steps` consecutive steps whose targets contained liver; a step with any prediction, or with an
+// empty target, starts the count again.
+class CollapseDetector {
+ public:
+  explicit CollapseDetector(int steps) : steps_(steps) {}
+  bool update(const float* logits, const float* targets, size_t n);
+
+ private:
+  int steps_;
+  int streak_ = 0;
+};
+
 // Runs the whole training; writes into options.out_dir: best.safetensors, last.safetensors,
 // metrics.csv, dice_curve.png/.svg. Progress goes to `log`. Throws on bad input and on a
 // non-finite loss (after which last.safetensors still holds the last good epoch).
