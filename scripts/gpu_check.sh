@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 RESULTS=${OUT:-build-gpu/results}
 mkdir -p "$RESULTS"
 START=$(date +%s)
-# Libraries this machine lacks (niftilib, libpng, nlohmann) travel in .deps (see docs/PERFORMANCE.md).
+# Libraries this machine lacks (niftilib, libpng, nlohmann) travel in .deps: scripts/gpu_prepare.sh.
 export LD_LIBRARY_PATH="$PWD/.deps/lib:${LD_LIBRARY_PATH:-}"
 stage() { echo "== [$(( $(date +%s) - START ))s] $*"; }
 

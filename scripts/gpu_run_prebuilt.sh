@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The short GPU call for a lease with little time left: runs test and benchmark binaries built on
-# the CPU machine (cmake -DUNET_NATIVE=OFF -DCMAKE_CUDA_ARCHITECTURES=90) and copied with their
-# shared libraries into .gpu-bin/ and .deps/lib/, so no device time goes to compiling. Then the
-# PyTorch reference in the same call, and the summary table.
+# the CPU machine by `scripts/gpu_prepare.sh --prebuilt` (sm_90, no -march=native) with their shared
+# libraries (.gpu-bin/, .deps/), so no device time goes to compiling. Then the PyTorch reference in
+# the same call, and the summary table.
 #   bash scripts/gpu_run_prebuilt.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${OUT:-gpu-results}
 mkdir -p "$RESULTS"
-export LD_LIBRARY_PATH="$PWD/.deps/lib:${LD_LIBRARY_PATH:-}"
+export LD_LIBRARY_PATH="$PWD/.deps/runtime:$PWD/.deps/lib:${LD_LIBRARY_PATH:-}"
 START=$(date +%s)
 stage() { echo "== [$(( $(date +%s) - START ))s] $*"; }
 stage "machine"

@@ -8,8 +8,9 @@ results = Path(sys.argv[1])
 ours = {}
 try:
     for b in json.loads((results / "train_step.json").read_text())["benchmarks"]:
-        # names like run_train_step/cuda/seed_256/b10/tf32/iterations:10/manual_time
-        parts = b["name"].split("/")
+        # names like "run_train_step/cuda / seed_256 / b10 / tf32/iterations:10/manual_time"
+        # (Google Benchmark keeps the spaces of the BENCHMARK_CAPTURE argument)
+        parts = [p.strip() for p in b["name"].split("/")]
         ours[(int(parts[3][1:]), parts[4])] = (b.get("img_per_s", 0.0), b.get("peak_GiB", 0.0))
 except Exception as e:  # keep the table even when one side failed
     print(f"(no training-step results: {e})")
