@@ -164,7 +164,8 @@ PrepareReport prepare_dataset(const PrepareOptions& opt, std::ostream* log) {
   if (log) {
     *log << "unet_prepare: wrote " << report.train_slices << " training and " << report.test_slices
          << " test slices to " << out.string() << "; training mean " << norm.mean << ", std "
-         << norm.std << " (after windowing)\n";
+         << norm.std
+         << (opt.slice.window.enabled ? " (after windowing)" : " (raw values, no window)") << "\n";
   }
   return report;
 }
