@@ -7,6 +7,7 @@
 
 #include "kernels/concat/concat.h"
 #include "tests/testing/cuda_guard.h"
+#include "tests/testing/kernel_shapes.h"
 #include "tests/testing/testing.h"
 
 namespace unet::kernels {
@@ -16,13 +17,7 @@ using unet::testing::bitwise_equal;
 using unet::testing::DeviceBuffer;
 using unet::testing::random_floats;
 
-ConcatShape shape(int64_t pixels, int C1, int C2) {
-  ConcatShape s;
-  s.pixels = pixels;
-  s.C1 = C1;
-  s.C2 = C2;
-  return s;
-}
+using unet::testing::concat_shape;
 
 std::vector<float> padded(int offset, const std::vector<float>& v) {
   std::vector<float> out(offset, 0.0f);
@@ -38,8 +33,10 @@ TEST(ConcatCuda, AllVariantsMatchReference) {
   UNET_REQUIRE_CUDA();
   uint64_t seed = 10;
   for (ConcatVariant v : {ConcatVariant::kV1Naive, ConcatVariant::kV2Vectorized}) {
-    for (const ConcatShape& s : {shape(1, 1, 1), shape(7, 3, 5), shape(6, 32, 32), shape(13, 4, 1),
-                                 shape(9, 4, 8), shape(65536, 32, 32), shape(100003, 1, 2)}) {
+    for (const ConcatShape& s :
+         {concat_shape(1, 1, 1), concat_shape(7, 3, 5), concat_shape(6, 32, 32),
+          concat_shape(13, 4, 1), concat_shape(9, 4, 8), concat_shape(65536, 32, 32),
+          concat_shape(100003, 1, 2)}) {
       for (int offset : {0, 1}) {
         SCOPED_TRACE(std::string(concat_variant_name(v)) + " pixels=" + std::to_string(s.pixels) +
                      " C1=" + std::to_string(s.C1) + " C2=" + std::to_string(s.C2) +
@@ -77,7 +74,7 @@ TEST(ConcatCuda, VariantNamesAndUnknownVariantRejected) {
   UNET_REQUIRE_CUDA();
   DeviceBuffer<float> buf(16);
   try {
-    concat_forward_cuda(static_cast<ConcatVariant>(3), shape(2, 1, 1), buf.get(), buf.get(),
+    concat_forward_cuda(static_cast<ConcatVariant>(3), concat_shape(2, 1, 1), buf.get(), buf.get(),
                         buf.get(), nullptr);
     ADD_FAILURE() << "expected std::invalid_argument";
   } catch (const std::invalid_argument& e) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/kernel_shapes.h"
 #include "tests/testing/testing.h"
 
 namespace unet::kernels {
@@ -18,16 +19,10 @@ using unet::testing::gradients_match;
 using unet::testing::numeric_gradient;
 using unet::testing::random_floats;
 
-ConcatShape shape(int64_t pixels, int C1, int C2) {
-  ConcatShape s;
-  s.pixels = pixels;
-  s.C1 = C1;
-  s.C2 = C2;
-  return s;
-}
+using unet::testing::concat_shape;
 
 TEST(ConcatCpu, HandWrittenCase) {
-  const ConcatShape s = shape(2, 1, 2);
+  const ConcatShape s = concat_shape(2, 1, 2);
   const std::vector<float> a = {1, 2}, b = {3, 4, 5, 6};
   std::vector<float> y(6), y_fast(6);
   concat_forward_ref(s, a.data(), b.data(), y.data());
@@ -43,8 +38,9 @@ TEST(ConcatCpu, HandWrittenCase) {
 
 TEST(ConcatCpu, FastMatchesReferenceBitwise) {
   uint64_t seed = 1;
-  for (const ConcatShape& s : {shape(1, 1, 1), shape(7, 3, 5), shape(6, 32, 32), shape(13, 4, 1),
-                               shape(4096, 64, 64), shape(100003, 1, 2)}) {
+  for (const ConcatShape& s :
+       {concat_shape(1, 1, 1), concat_shape(7, 3, 5), concat_shape(6, 32, 32),
+        concat_shape(13, 4, 1), concat_shape(4096, 64, 64), concat_shape(100003, 1, 2)}) {
     SCOPED_TRACE("pixels=" + std::to_string(s.pixels) + " C1=" + std::to_string(s.C1) +
                  " C2=" + std::to_string(s.C2));
     const int C = s.C1 + s.C2;
@@ -64,14 +60,14 @@ TEST(ConcatCpu, FastMatchesReferenceBitwise) {
 }
 
 TEST(ConcatCpu, ZeroPixelsIsANoOp) {
-  concat_forward_cpu(shape(0, 2, 3), nullptr, nullptr, nullptr);
-  concat_backward_ref<float>(shape(0, 2, 3), nullptr, nullptr, nullptr);
+  concat_forward_cpu(concat_shape(0, 2, 3), nullptr, nullptr, nullptr);
+  concat_backward_ref<float>(concat_shape(0, 2, 3), nullptr, nullptr, nullptr);
   SUCCEED();
 }
 
 TEST(ConcatCpu, BackwardMatchesFiniteDifferences) {
   // concat is linear, so central differences are exact up to rounding: tol 1e-7.
-  const ConcatShape s = shape(5, 3, 2);
+  const ConcatShape s = concat_shape(5, 3, 2);
   const auto af = random_floats(15, 3), bf = random_floats(10, 4), gf = random_floats(25, 5);
   std::vector<double> params(af.begin(), af.end());
   params.insert(params.end(), bf.begin(), bf.end());
@@ -93,14 +89,14 @@ using unet::testing::expect_invalid;
 TEST(ConcatCpu, RejectsBadArgumentsWithClearMessages) {
   std::vector<float> buf(16);
   float* p = buf.data();
-  expect_invalid([&] { concat_forward_cpu(shape(-1, 1, 1), p, p, p); },
+  expect_invalid([&] { concat_forward_cpu(concat_shape(-1, 1, 1), p, p, p); },
                  "concat_forward_cpu: pixels must be >= 0 (shape pixels=-1 C1=1 C2=1)");
-  expect_invalid([&] { concat_forward_ref(shape(2, 0, 1), p, p, p); },
+  expect_invalid([&] { concat_forward_ref(concat_shape(2, 0, 1), p, p, p); },
                  "concat_forward_ref: channel counts C1 and C2 must both be >= 1");
-  expect_invalid([&] { concat_backward_cpu(shape(2, 1, -3), p, p, p); },
+  expect_invalid([&] { concat_backward_cpu(concat_shape(2, 1, -3), p, p, p); },
                  "concat_backward_cpu: channel counts");
-  expect_invalid([&] { concat_forward_cpu(shape(2, 1, 1), p, nullptr, p); }, "b is null");
-  expect_invalid([&] { concat_backward_cpu(shape(2, 1, 1), p, nullptr, p); }, "da is null");
+  expect_invalid([&] { concat_forward_cpu(concat_shape(2, 1, 1), p, nullptr, p); }, "b is null");
+  expect_invalid([&] { concat_backward_cpu(concat_shape(2, 1, 1), p, nullptr, p); }, "da is null");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "kernels/conv2d/conv2d.h"
 #include "kernels/conv_transpose2d/conv_transpose2d.h"
+#include "tests/testing/kernel_shapes.h"
 #include "tests/testing/testing.h"
 
 namespace unet::kernels {
@@ -26,31 +27,25 @@ using unet::testing::random_small_ints;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-ConvTranspose2dShape make_shape(int N, int H, int W, int C, int K, int R, int S, int stride_h,
-                                int stride_w) {
-  ConvTranspose2dShape s;
-  s.N = N, s.H = H, s.W = W, s.C = C, s.K = K, s.R = R, s.S = S;
-  s.stride_h = stride_h, s.stride_w = stride_w;
-  return s;
-}
-
-std::string describe(const ConvTranspose2dShape& s) {
-  return "N" + std::to_string(s.N) + " H" + std::to_string(s.H) + " W" + std::to_string(s.W) +
-         " C" + std::to_string(s.C) + " K" + std::to_string(s.K) + " R" + std::to_string(s.R) +
-         " S" + std::to_string(s.S) + " stride" + std::to_string(s.stride_h) + "," +
-         std::to_string(s.stride_w);
-}
+using unet::testing::conv_transpose2d_shape;
+using unet::testing::describe;
 
 // The U-Net's 2x2/2 case at awkward sizes, overlapping (R > stride), gapped (R < stride), 1x1,
 // stride 1, non-square kernels and strides, single channels, odd sizes.
 std::vector<ConvTranspose2dShape> awkward_shapes() {
   return {
-      make_shape(1, 1, 1, 1, 1, 2, 2, 2, 2),   make_shape(1, 7, 5, 1, 1, 2, 2, 2, 2),
-      make_shape(2, 7, 5, 3, 4, 2, 2, 2, 2),   make_shape(3, 4, 6, 17, 9, 2, 2, 2, 2),
-      make_shape(1, 5, 7, 2, 3, 3, 3, 2, 2),   make_shape(2, 5, 4, 3, 2, 3, 3, 1, 1),
-      make_shape(1, 6, 5, 4, 3, 1, 1, 2, 2),   make_shape(2, 3, 5, 2, 5, 1, 1, 1, 1),
-      make_shape(1, 4, 6, 3, 2, 3, 2, 2, 1),   make_shape(2, 5, 3, 4, 3, 2, 3, 3, 2),
-      make_shape(1, 9, 11, 16, 8, 4, 4, 2, 2), make_shape(2, 8, 8, 32, 16, 2, 2, 2, 2),
+      conv_transpose2d_shape(1, 1, 1, 1, 1, 2, 2, 2, 2),
+      conv_transpose2d_shape(1, 7, 5, 1, 1, 2, 2, 2, 2),
+      conv_transpose2d_shape(2, 7, 5, 3, 4, 2, 2, 2, 2),
+      conv_transpose2d_shape(3, 4, 6, 17, 9, 2, 2, 2, 2),
+      conv_transpose2d_shape(1, 5, 7, 2, 3, 3, 3, 2, 2),
+      conv_transpose2d_shape(2, 5, 4, 3, 2, 3, 3, 1, 1),
+      conv_transpose2d_shape(1, 6, 5, 4, 3, 1, 1, 2, 2),
+      conv_transpose2d_shape(2, 3, 5, 2, 5, 1, 1, 1, 1),
+      conv_transpose2d_shape(1, 4, 6, 3, 2, 3, 2, 2, 1),
+      conv_transpose2d_shape(2, 5, 3, 4, 3, 2, 3, 3, 2),
+      conv_transpose2d_shape(1, 9, 11, 16, 8, 4, 4, 2, 2),
+      conv_transpose2d_shape(2, 8, 8, 32, 16, 2, 2, 2, 2),
   };
 }
 
@@ -84,7 +79,7 @@ Outputs run(bool fast, const ConvTranspose2dShape& s, const std::vector<float>& 
 
 TEST(ConvTranspose2dRef, HandComputed2x2Stride2) {
   // x = [1 2; 3 4], w = [1 2; 3 4]: every pixel paints its own 2x2 block x * w.
-  const ConvTranspose2dShape s = make_shape(1, 2, 2, 1, 1, 2, 2, 2, 2);
+  const ConvTranspose2dShape s = conv_transpose2d_shape(1, 2, 2, 1, 1, 2, 2, 2, 2);
   const std::vector<float> x = {1, 2, 3, 4}, w = {1, 2, 3, 4}, bias = {0.5f};
   std::vector<float> y(16);
   conv_transpose2d_forward_ref<float>(s, x.data(), w.data(), nullptr, y.data());
@@ -108,7 +103,7 @@ TEST(ConvTranspose2dRef, HandComputed2x2Stride2) {
 
 TEST(ConvTranspose2dRef, HandComputedOverlappingStride1) {
   // Stride 1: blocks overlap and add, y = full correlation of x with w.
-  const ConvTranspose2dShape s = make_shape(1, 2, 2, 1, 1, 2, 2, 1, 1);
+  const ConvTranspose2dShape s = conv_transpose2d_shape(1, 2, 2, 1, 1, 2, 2, 1, 1);
   const std::vector<float> x = {1, 2, 3, 4}, w = {1, 2, 3, 4};
   std::vector<float> y(9);
   conv_transpose2d_forward_ref<float>(s, x.data(), w.data(), nullptr, y.data());
@@ -117,7 +112,7 @@ TEST(ConvTranspose2dRef, HandComputedOverlappingStride1) {
 
 TEST(ConvTranspose2dRef, HandComputedChannelOrderCRSK) {
   // One pixel, C=2, K=2, 1x1 kernel: w[c][k] = {{1, 10}, {100, 1000}}, y[k] = sum_c x[c] w[c][k].
-  const ConvTranspose2dShape s = make_shape(1, 1, 1, 2, 2, 1, 1, 1, 1);
+  const ConvTranspose2dShape s = conv_transpose2d_shape(1, 1, 1, 2, 2, 1, 1, 1, 1);
   const std::vector<float> x = {1, 2}, w = {1, 10, 100, 1000};
   std::vector<float> y(2), dx(2);
   conv_transpose2d_forward_ref<float>(s, x.data(), w.data(), nullptr, y.data());
@@ -182,9 +177,9 @@ void check_gradients(const ConvTranspose2dShape& s, uint64_t seed) {
 }
 
 TEST(ConvTranspose2dRef, FiniteDifferences) {
-  check_gradients(make_shape(2, 3, 4, 3, 2, 2, 2, 2, 2), 21);  // the U-Net case
-  check_gradients(make_shape(1, 3, 3, 2, 3, 3, 3, 2, 2), 22);  // overlapping
-  check_gradients(make_shape(2, 3, 2, 2, 2, 1, 2, 2, 3), 23);  // gaps (dbias sees them)
+  check_gradients(conv_transpose2d_shape(2, 3, 4, 3, 2, 2, 2, 2, 2), 21);  // the U-Net case
+  check_gradients(conv_transpose2d_shape(1, 3, 3, 2, 3, 3, 3, 2, 2), 22);  // overlapping
+  check_gradients(conv_transpose2d_shape(2, 3, 2, 2, 2, 1, 2, 2, 3), 23);  // gaps (dbias sees them)
 }
 
 // ---------------------------------------------------------------- the fast path vs the reference
@@ -232,8 +227,8 @@ TEST(ConvTranspose2dCpu, ChunkBoundariesCrossImagesAndRows) {
   // col is M x RSK = (3*37*41) x 2304 floats = 40 MiB in both shapes, so the 32 MiB chunking cuts
   // after 88 input rows, inside the third image. Both the overlapping (3x3/2, gather-add) and the
   // exact-tiling (2x2/2, direct write) paths are exercised.
-  for (const ConvTranspose2dShape& s :
-       {make_shape(3, 37, 41, 3, 256, 3, 3, 2, 2), make_shape(3, 37, 41, 3, 576, 2, 2, 2, 2)}) {
+  for (const ConvTranspose2dShape& s : {conv_transpose2d_shape(3, 37, 41, 3, 256, 3, 3, 2, 2),
+                                        conv_transpose2d_shape(3, 37, 41, 3, 576, 2, 2, 2, 2)}) {
     SCOPED_TRACE(describe(s));
     const auto x = random_small_ints(s.x_size(), 1), w = random_small_ints(s.w_size(), 2),
                bias = random_small_ints(s.K, 3), dy = random_small_ints(s.y_size(), 4);
@@ -247,7 +242,7 @@ TEST(ConvTranspose2dCpu, ChunkBoundariesCrossImagesAndRows) {
 }
 
 TEST(ConvTranspose2dCpu, DbiasIsOptional) {
-  const ConvTranspose2dShape s = make_shape(2, 5, 3, 4, 3, 2, 2, 2, 2);
+  const ConvTranspose2dShape s = conv_transpose2d_shape(2, 5, 3, 4, 3, 2, 2, 2, 2);
   const auto x = random_floats(s.x_size(), 1), dy = random_floats(s.y_size(), 2);
   std::vector<float> dw_a(s.w_size()), dw_b(s.w_size()), db(s.K);
   conv_transpose2d_backward_weight_cpu(s, x.data(), dy.data(), dw_a.data(), nullptr);
@@ -273,7 +268,7 @@ void expect_message(const std::function<void()>& call, const std::string& op,
 TEST(ConvTranspose2dErrors, EachRejectionNamesOpAndProblem) {
   std::vector<float> buf(4096, 1.0f);
   float* p = buf.data();
-  const ConvTranspose2dShape good = make_shape(1, 3, 3, 2, 2, 2, 2, 2, 2);
+  const ConvTranspose2dShape good = conv_transpose2d_shape(1, 3, 3, 2, 2, 2, 2, 2, 2);
   std::vector<std::pair<ConvTranspose2dShape, std::string>> cases;
   ConvTranspose2dShape s = good;
   s.W = 0;

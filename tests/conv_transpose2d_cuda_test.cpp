@@ -19,6 +19,7 @@
 
 #include "kernels/conv_transpose2d/conv_transpose2d.h"
 #include "tests/testing/cuda_guard.h"
+#include "tests/testing/kernel_shapes.h"
 #include "tests/testing/testing.h"
 
 namespace unet::kernels {
@@ -28,20 +29,8 @@ using unet::testing::bitwise_equal;
 using unet::testing::random_floats;
 using unet::testing::random_small_ints;
 
-ConvTranspose2dShape make_shape(int N, int H, int W, int C, int K, int R, int S, int stride_h,
-                                int stride_w) {
-  ConvTranspose2dShape s;
-  s.N = N, s.H = H, s.W = W, s.C = C, s.K = K, s.R = R, s.S = S;
-  s.stride_h = stride_h, s.stride_w = stride_w;
-  return s;
-}
-
-std::string describe(const ConvTranspose2dShape& s) {
-  return "N" + std::to_string(s.N) + " H" + std::to_string(s.H) + " W" + std::to_string(s.W) +
-         " C" + std::to_string(s.C) + " K" + std::to_string(s.K) + " R" + std::to_string(s.R) +
-         " S" + std::to_string(s.S) + " stride" + std::to_string(s.stride_h) + "," +
-         std::to_string(s.stride_w);
-}
+using unet::testing::conv_transpose2d_shape;
+using unet::testing::describe;
 
 std::vector<ConvTranspose2dVariant> all_variants() {
   std::vector<ConvTranspose2dVariant> v;
@@ -54,19 +43,26 @@ std::vector<ConvTranspose2dVariant> all_variants() {
 // GEMM variants support plus overlapping, gapped and 1x1 kernels for v1.
 std::vector<ConvTranspose2dShape> awkward_shapes() {
   return {
-      make_shape(1, 1, 1, 1, 1, 2, 2, 2, 2),    make_shape(1, 7, 5, 1, 1, 2, 2, 2, 2),
-      make_shape(2, 7, 5, 3, 4, 2, 2, 2, 2),    make_shape(3, 9, 11, 17, 9, 2, 2, 2, 2),
-      make_shape(1, 13, 6, 70, 33, 2, 2, 2, 2), make_shape(2, 5, 9, 129, 65, 2, 2, 2, 2),
-      make_shape(1, 4, 4, 8, 8, 3, 3, 1, 1),    make_shape(1, 5, 7, 2, 3, 3, 3, 2, 2),
-      make_shape(1, 6, 5, 4, 3, 1, 1, 2, 2),    make_shape(2, 5, 3, 4, 3, 2, 3, 3, 2),
-      make_shape(1, 3, 4, 5, 6, 3, 2, 1, 2),
+      conv_transpose2d_shape(1, 1, 1, 1, 1, 2, 2, 2, 2),
+      conv_transpose2d_shape(1, 7, 5, 1, 1, 2, 2, 2, 2),
+      conv_transpose2d_shape(2, 7, 5, 3, 4, 2, 2, 2, 2),
+      conv_transpose2d_shape(3, 9, 11, 17, 9, 2, 2, 2, 2),
+      conv_transpose2d_shape(1, 13, 6, 70, 33, 2, 2, 2, 2),
+      conv_transpose2d_shape(2, 5, 9, 129, 65, 2, 2, 2, 2),
+      conv_transpose2d_shape(1, 4, 4, 8, 8, 3, 3, 1, 1),
+      conv_transpose2d_shape(1, 5, 7, 2, 3, 3, 3, 2, 2),
+      conv_transpose2d_shape(1, 6, 5, 4, 3, 1, 1, 2, 2),
+      conv_transpose2d_shape(2, 5, 3, 4, 3, 2, 3, 3, 2),
+      conv_transpose2d_shape(1, 3, 4, 5, 6, 3, 2, 1, 2),
   };
 }
 
 // The seed U-Net's up-convolutions (2x2 stride 2): input size, C -> K.
 std::vector<ConvTranspose2dShape> unet_shapes() {
-  return {make_shape(1, 16, 16, 512, 256, 2, 2, 2, 2), make_shape(1, 32, 32, 256, 128, 2, 2, 2, 2),
-          make_shape(1, 64, 64, 128, 64, 2, 2, 2, 2), make_shape(2, 128, 128, 64, 32, 2, 2, 2, 2)};
+  return {conv_transpose2d_shape(1, 16, 16, 512, 256, 2, 2, 2, 2),
+          conv_transpose2d_shape(1, 32, 32, 256, 128, 2, 2, 2, 2),
+          conv_transpose2d_shape(1, 64, 64, 128, 64, 2, 2, 2, 2),
+          conv_transpose2d_shape(2, 128, 128, 64, 32, 2, 2, 2, 2)};
 }
 
 struct Outputs {
@@ -196,7 +192,7 @@ TEST(ConvTranspose2dCuda, BitExactOnSmallIntegers) {
 #ifdef UNET_HAS_CUDA
   uint64_t seed = 2000;
   std::vector<ConvTranspose2dShape> shapes = awkward_shapes();
-  shapes.push_back(make_shape(2, 32, 32, 256, 128, 2, 2, 2, 2));
+  shapes.push_back(conv_transpose2d_shape(2, 32, 32, 256, 128, 2, 2, 2, 2));
   for (const auto& s : shapes) {
     const auto x = random_small_ints(s.x_size(), ++seed), w = random_small_ints(s.w_size(), ++seed),
                bias = random_small_ints(s.K, ++seed), dy = random_small_ints(s.y_size(), ++seed);
@@ -218,7 +214,7 @@ TEST(ConvTranspose2dCuda, DeterministicRunToRun) {
   // 2 x 128 x 128 input pixels: 32 split-K partials in backward-weight, summed in a fixed order.
   UNET_REQUIRE_CUDA();
 #ifdef UNET_HAS_CUDA
-  const auto s = make_shape(2, 128, 128, 64, 32, 2, 2, 2, 2);
+  const auto s = conv_transpose2d_shape(2, 128, 128, 64, 32, 2, 2, 2, 2);
   const auto x = random_floats(s.x_size(), 1), w = random_floats(s.w_size(), 2),
              bias = random_floats(s.K, 3), dy = random_floats(s.y_size(), 4);
   for (ConvTranspose2dVariant v : all_variants()) {
@@ -242,8 +238,8 @@ TEST(ConvTranspose2dCudaContract, NamesAndCapabilities) {
   EXPECT_FALSE(conv_transpose2d_variant_is_tf32(ConvTranspose2dVariant::kV1Naive));
   EXPECT_FALSE(conv_transpose2d_variant_is_tf32(ConvTranspose2dVariant::kV2GemmScatter));
   EXPECT_TRUE(conv_transpose2d_variant_is_tf32(ConvTranspose2dVariant::kV3GemmTf32));
-  const auto tiled = make_shape(1, 4, 4, 2, 2, 2, 2, 2, 2),
-             overlap = make_shape(1, 4, 4, 2, 2, 3, 3, 2, 2);
+  const auto tiled = conv_transpose2d_shape(1, 4, 4, 2, 2, 2, 2, 2, 2),
+             overlap = conv_transpose2d_shape(1, 4, 4, 2, 2, 3, 3, 2, 2);
   for (ConvTranspose2dVariant v : all_variants()) {
     EXPECT_TRUE(conv_transpose2d_variant_supports(v, tiled));
     EXPECT_EQ(conv_transpose2d_variant_supports(v, overlap), v == ConvTranspose2dVariant::kV1Naive);
@@ -269,8 +265,8 @@ TEST(ConvTranspose2dCudaContract, RejectionsNameOpAndProblem) {
   // All checked on the host before any CUDA call, so no device (and no valid pointer) is needed.
   float dummy[4] = {};
   float* p = dummy;
-  const auto good = make_shape(1, 4, 4, 2, 2, 2, 2, 2, 2);
-  const auto overlap = make_shape(1, 4, 4, 2, 2, 3, 3, 2, 2);
+  const auto good = conv_transpose2d_shape(1, 4, 4, 2, 2, 2, 2, 2, 2);
+  const auto overlap = conv_transpose2d_shape(1, 4, 4, 2, 2, 3, 3, 2, 2);
   const auto v1 = ConvTranspose2dVariant::kV1Naive, v2 = ConvTranspose2dVariant::kV2GemmScatter,
              v3 = ConvTranspose2dVariant::kV3GemmTf32, bad = static_cast<ConvTranspose2dVariant>(9);
   expect_message([&] { conv_transpose2d_forward_cuda(bad, good, p, p, p, p, nullptr); },

@@ -9,6 +9,7 @@
 
 #include "kernels/max_pool2d/max_pool2d.h"
 #include "tests/testing/cuda_guard.h"
+#include "tests/testing/kernel_shapes.h"
 #include "tests/testing/testing.h"
 
 namespace unet::kernels {
@@ -18,18 +19,7 @@ using unet::testing::bitwise_equal;
 using unet::testing::DeviceBuffer;
 using unet::testing::random_floats;
 
-MaxPool2dShape shape(int N, int H, int W, int C, int R = 2, int S = 2, int sh = 2, int sw = 2) {
-  MaxPool2dShape s;
-  s.N = N;
-  s.H = H;
-  s.W = W;
-  s.C = C;
-  s.R = R;
-  s.S = S;
-  s.stride_h = sh;
-  s.stride_w = sw;
-  return s;
-}
+using unet::testing::max_pool2d_shape;
 
 const MaxPool2dVariant kVariants[] = {MaxPool2dVariant::kV1Naive, MaxPool2dVariant::kV2Vectorized};
 
@@ -64,16 +54,16 @@ void check_against_ref(MaxPool2dVariant v, const MaxPool2dShape& s, int offset, 
 
 TEST(MaxPool2dCuda, AllVariantsMatchReferenceOnAwkwardShapes) {
   UNET_REQUIRE_CUDA();
-  const std::vector<MaxPool2dShape> shapes = {shape(1, 2, 2, 1),
-                                              shape(2, 5, 7, 3),
-                                              shape(1, 1, 1, 1, 1, 1, 1, 1),
-                                              shape(3, 8, 8, 4),
-                                              shape(1, 9, 6, 8, 3, 3, 2, 2),
-                                              shape(2, 7, 7, 4, 3, 2, 1, 3),
-                                              shape(2, 16, 16, 32),
-                                              shape(2, 11, 13, 12),
-                                              shape(1, 6, 5, 4, 2, 3, 1, 1),
-                                              shape(10, 32, 32, 64)};
+  const std::vector<MaxPool2dShape> shapes = {max_pool2d_shape(1, 2, 2, 1),
+                                              max_pool2d_shape(2, 5, 7, 3),
+                                              max_pool2d_shape(1, 1, 1, 1, 1, 1, 1, 1),
+                                              max_pool2d_shape(3, 8, 8, 4),
+                                              max_pool2d_shape(1, 9, 6, 8, 3, 3, 2, 2),
+                                              max_pool2d_shape(2, 7, 7, 4, 3, 2, 1, 3),
+                                              max_pool2d_shape(2, 16, 16, 32),
+                                              max_pool2d_shape(2, 11, 13, 12),
+                                              max_pool2d_shape(1, 6, 5, 4, 2, 3, 1, 1),
+                                              max_pool2d_shape(10, 32, 32, 64)};
   uint64_t seed = 100;
   for (MaxPool2dVariant v : kVariants) {
     for (const MaxPool2dShape& s : shapes) {
@@ -90,8 +80,8 @@ TEST(MaxPool2dCuda, VariantNamesAndUnknownVariantRejected) {
   UNET_REQUIRE_CUDA();
   DeviceBuffer<float> buf(64);
   try {
-    max_pool2d_forward_cuda(static_cast<MaxPool2dVariant>(7), shape(1, 4, 4, 4), buf.get(),
-                            buf.get(), nullptr);
+    max_pool2d_forward_cuda(static_cast<MaxPool2dVariant>(7), max_pool2d_shape(1, 4, 4, 4),
+                            buf.get(), buf.get(), nullptr);
     ADD_FAILURE() << "expected std::invalid_argument";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("max_pool2d_forward_cuda: unknown variant 7"),
@@ -99,8 +89,8 @@ TEST(MaxPool2dCuda, VariantNamesAndUnknownVariantRejected) {
         << e.what();
   }
   try {
-    max_pool2d_backward_cuda(MaxPool2dVariant::kV1Naive, shape(1, 1, 4, 4), buf.get(), buf.get(),
-                             buf.get(), nullptr);
+    max_pool2d_backward_cuda(MaxPool2dVariant::kV1Naive, max_pool2d_shape(1, 1, 4, 4), buf.get(),
+                             buf.get(), buf.get(), nullptr);
     ADD_FAILURE() << "expected std::invalid_argument";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("max_pool2d_backward_cuda: window is larger"),

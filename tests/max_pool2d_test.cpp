@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/kernel_shapes.h"
 #include "tests/testing/testing.h"
 
 namespace unet::kernels {
@@ -22,35 +23,24 @@ using unet::testing::gradients_match;
 using unet::testing::numeric_gradient;
 using unet::testing::random_floats;
 
-MaxPool2dShape shape(int N, int H, int W, int C, int R = 2, int S = 2, int sh = 2, int sw = 2) {
-  MaxPool2dShape s;
-  s.N = N;
-  s.H = H;
-  s.W = W;
-  s.C = C;
-  s.R = R;
-  s.S = S;
-  s.stride_h = sh;
-  s.stride_w = sw;
-  return s;
-}
+using unet::testing::max_pool2d_shape;
 
 // Awkward shapes: batch 1, one channel, odd sizes (floor), overlapping windows (stride < window),
 // gaps between windows (stride > window), a 1x1 window, C not a multiple of 4.
 std::vector<MaxPool2dShape> awkward_shapes() {
-  return {shape(1, 2, 2, 1),
-          shape(2, 5, 7, 3),
-          shape(1, 1, 1, 1, 1, 1, 1, 1),
-          shape(3, 8, 8, 4),
-          shape(1, 9, 6, 5, 3, 3, 2, 2),
-          shape(2, 7, 7, 2, 3, 2, 1, 3),
-          shape(1, 16, 16, 32),
-          shape(2, 11, 13, 7),
-          shape(1, 6, 5, 1, 2, 3, 1, 1)};
+  return {max_pool2d_shape(1, 2, 2, 1),
+          max_pool2d_shape(2, 5, 7, 3),
+          max_pool2d_shape(1, 1, 1, 1, 1, 1, 1, 1),
+          max_pool2d_shape(3, 8, 8, 4),
+          max_pool2d_shape(1, 9, 6, 5, 3, 3, 2, 2),
+          max_pool2d_shape(2, 7, 7, 2, 3, 2, 1, 3),
+          max_pool2d_shape(1, 16, 16, 32),
+          max_pool2d_shape(2, 11, 13, 7),
+          max_pool2d_shape(1, 6, 5, 1, 2, 3, 1, 1)};
 }
 
 TEST(MaxPool2dCpu, FloorOutputSizeLikePyTorch) {
-  const MaxPool2dShape s = shape(1, 5, 7, 1);
+  const MaxPool2dShape s = max_pool2d_shape(1, 5, 7, 1);
   EXPECT_EQ(s.P(), 2);
   EXPECT_EQ(s.Q(), 3);
   EXPECT_EQ(s.x_size(), 35);
@@ -80,7 +70,7 @@ TEST(MaxPool2dCpu, FloorOutputSizeLikePyTorch) {
 }
 
 TEST(MaxPool2dCpu, TiesGoToFirstMaxInRowMajorOrder) {
-  const MaxPool2dShape s = shape(1, 2, 2, 2);
+  const MaxPool2dShape s = max_pool2d_shape(1, 2, 2, 2);
   // Channel 0: all equal -> (0,0). Channel 1: max 3 at (0,1) and (1,0) -> (0,1).
   const std::vector<float> x = {1, 0, 1, 3, 1, 3, 1, 2};
   const std::vector<float> dy = {5, 9};
@@ -93,7 +83,7 @@ TEST(MaxPool2dCpu, TiesGoToFirstMaxInRowMajorOrder) {
 }
 
 TEST(MaxPool2dCpu, NanPropagatesLikePyTorch) {
-  const MaxPool2dShape s = shape(1, 2, 4, 1);
+  const MaxPool2dShape s = max_pool2d_shape(1, 2, 4, 1);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const std::vector<float> x = {1, 2, 5, 6, nan, 0, 7, 8};  // window 0 holds a NaN, window 1 not
   std::vector<float> y(2), y_fast(2);
@@ -129,7 +119,8 @@ TEST(MaxPool2dCpu, BackwardMatchesFiniteDifferences) {
   // Distinct inputs (spacing 2/x_size >> eps) so no argmax flips under the perturbation; the max is
   // then locally linear and central differences are exact up to rounding: tol 1e-6.
   for (const MaxPool2dShape& s :
-       {shape(2, 5, 7, 3), shape(1, 7, 6, 2, 3, 3, 2, 2), shape(1, 5, 8, 2, 2, 3, 1, 3)}) {
+       {max_pool2d_shape(2, 5, 7, 3), max_pool2d_shape(1, 7, 6, 2, 3, 3, 2, 2),
+        max_pool2d_shape(1, 5, 8, 2, 2, 3, 1, 3)}) {
     const auto xf = distinct_floats(s.x_size(), 7);
     std::vector<double> x(xf.begin(), xf.end());
     const auto gf = random_floats(s.y_size(), 8);
@@ -153,21 +144,25 @@ using unet::testing::expect_invalid;
 TEST(MaxPool2dCpu, RejectsBadShapesWithClearMessages) {
   std::vector<float> buf(64);
   float* p = buf.data();
-  expect_invalid([&] { max_pool2d_forward_cpu(shape(0, 4, 4, 1), p, p); },
+  expect_invalid([&] { max_pool2d_forward_cpu(max_pool2d_shape(0, 4, 4, 1), p, p); },
                  "max_pool2d_forward_cpu: input dims N,H,W,C must all be >= 1");
-  expect_invalid([&] { max_pool2d_forward_ref(shape(1, 4, 4, 0), p, p); },
+  expect_invalid([&] { max_pool2d_forward_ref(max_pool2d_shape(1, 4, 4, 0), p, p); },
                  "max_pool2d_forward_ref: input dims");
-  expect_invalid([&] { max_pool2d_forward_cpu(shape(1, 4, 4, 1, 0, 2), p, p); },
+  expect_invalid([&] { max_pool2d_forward_cpu(max_pool2d_shape(1, 4, 4, 1, 0, 2), p, p); },
                  "window R,S must be >= 1");
-  expect_invalid([&] { max_pool2d_backward_cpu(shape(1, 4, 4, 1, 2, 2, 0, 2), p, p, p); },
-                 "max_pool2d_backward_cpu: strides must be >= 1");
-  expect_invalid([&] { max_pool2d_forward_cpu(shape(1, 1, 4, 1), p, p); },
+  expect_invalid(
+      [&] { max_pool2d_backward_cpu(max_pool2d_shape(1, 4, 4, 1, 2, 2, 0, 2), p, p, p); },
+      "max_pool2d_backward_cpu: strides must be >= 1");
+  expect_invalid([&] { max_pool2d_forward_cpu(max_pool2d_shape(1, 1, 4, 1), p, p); },
                  "window is larger than the input; pool a larger input or use a smaller window "
                  "(shape N=1 H=1 W=4 C=1 window=2x2 stride=2,2)");
-  expect_invalid([&] { max_pool2d_forward_cpu(shape(1, 4, 4, 1), nullptr, p); }, "x is null");
-  expect_invalid([&] { max_pool2d_backward_ref<float>(shape(1, 4, 4, 1), p, nullptr, p); },
-                 "dy is null");
-  expect_invalid([&] { max_pool2d_backward_cpu(shape(1, 4, 4, 1), p, p, nullptr); }, "dx is null");
+  expect_invalid([&] { max_pool2d_forward_cpu(max_pool2d_shape(1, 4, 4, 1), nullptr, p); },
+                 "x is null");
+  expect_invalid(
+      [&] { max_pool2d_backward_ref<float>(max_pool2d_shape(1, 4, 4, 1), p, nullptr, p); },
+      "dy is null");
+  expect_invalid([&] { max_pool2d_backward_cpu(max_pool2d_shape(1, 4, 4, 1), p, p, nullptr); },
+                 "dx is null");
 }
 
 }  // namespace
