@@ -1,16 +1,22 @@
 // batch_norm2d: batch normalisation over NHWC activations, statistics per channel over the
 // pixels = N*H*W positions (channels innermost). PyTorch's BatchNorm2d semantics:
 //
-// training:  mean_c = sum_p x[p,c] / M,  var_c = sum_p (x[p,c] - mean_c)^2 / M   (biased, M =
-// pixels)
-//            invstd_c = 1 / sqrt(var_c + eps),  y = gamma_c * (x - mean_c) * invstd_c + beta_c
-//            running_mean = (1 - momentum) * running_mean + momentum * mean_c
-//            running_var  = (1 - momentum) * running_var  + momentum * var_c * M / (M - 1)
-//            (unbiased) save_mean / save_invstd keep mean_c / invstd_c for the backward pass.
-// evaluation: y = gamma_c * (x - running_mean_c) / sqrt(running_var_c + eps) + beta_c
-// backward (xhat = (x - mean) * invstd):
-//            dbeta_c = sum_p dy,  dgamma_c = sum_p dy * xhat,
-//            dx = gamma_c * invstd_c / M * (M * dy - dbeta_c - xhat * dgamma_c)
+// training (M = pixels, sums over the pixels p of channel c):
+//   mean_c       = sum_p x[p,c] / M
+//   var_c        = sum_p (x[p,c] - mean_c)^2 / M                                    (biased)
+//   invstd_c     = 1 / sqrt(var_c + eps)
+//   y[p,c]       = gamma_c * (x[p,c] - mean_c) * invstd_c + beta_c
+//   running_mean = (1 - momentum) * running_mean + momentum * mean_c
+//   running_var  = (1 - momentum) * running_var  + momentum * var_c * M / (M - 1)   (unbiased)
+//   save_mean / save_invstd keep mean_c / invstd_c for the backward pass.
+//
+// evaluation:
+//   y[p,c]       = gamma_c * (x[p,c] - running_mean_c) / sqrt(running_var_c + eps) + beta_c
+//
+// backward (xhat = (x - mean_c) * invstd_c):
+//   dbeta_c      = sum_p dy
+//   dgamma_c     = sum_p dy * xhat
+//   dx           = gamma_c * invstd_c / M * (M * dy - dbeta_c - xhat * dgamma_c)
 //
 // Bytes: training forward reads x twice (statistics, normalise) and writes y: 12 bytes/element on
 // the GPU; backward reads x and dy twice and writes dx: 20 bytes/element. Statistics accumulate in
@@ -49,9 +55,10 @@ void batch_norm2d_backward_ref(const BatchNormShape& s, const T* x, const T* dy,
 
 // Folds eval-mode BN into the preceding convolution with weights KRSC (K = C output channels,
 // `per_out` = R*S*Cin weights each) and bias (nullable: treated as 0):
-//   w'[k,...] = w[k,...] * gamma_k * istd_k,  b'_k = (b_k - running_mean_k) * gamma_k * istd_k +
-//   beta_k
-// with istd_k = 1/sqrt(running_var_k + eps). w_out / b_out may alias w / bias.
+//   istd_k    = 1 / sqrt(running_var_k + eps)
+//   w'[k,...] = w[k,...] * gamma_k * istd_k
+//   b'_k      = (b_k - running_mean_k) * gamma_k * istd_k + beta_k
+// w_out / b_out may alias w / bias.
 template <typename T>
 void batch_norm2d_fold_ref(int C, int64_t per_out, const T* w, const T* bias, const T* gamma,
                            const T* beta, const T* running_mean, const T* running_var, T eps,

@@ -49,8 +49,8 @@ size_t partial_bytes(const BatchNormShape& s) {
   return size_t(bn_grid(s).pixel_blocks) * size_t(s.C) * 2 * sizeof(double);
 }
 
-// Reduces two per-thread doubles over threadIdx.y in a fixed tree; result valid at threadIdx.y ==
-// 0.
+// Reduces two per-thread doubles over threadIdx.y in a fixed tree; the result is valid at
+// threadIdx.y == 0.
 __device__ void reduce_rows(double& a, double& b) {
   __shared__ double sa[kRows][kTileC], sb[kRows][kTileC];
   sa[threadIdx.y][threadIdx.x] = a;

@@ -2,11 +2,14 @@
 // implicit-GEMM operand gathers used by v2 and v3, the deterministic split-K bookkeeping for
 // backward-weight and the fixed-order reduction kernels.
 //
-// The three passes as GEMMs (NHWC activations, KRSC weights, rows of the output are M, columns N):
-//   forward          M = N*P*Q   N = K   Kg = R*S*C    A[m][kk] = x gathered   B[kk][n] = w[n][kk]
-//   backward-data    M = N*H*W   N = C   Kg = R*S*K    A[m][kk] = dy gathered  B[kk][c] =
-//   w[k][r][s][c] backward-weight  M = RSC     N = K   Kg = N*P*Q    A[rsc][j] = x gathered B[j][k]
-//   = dy[j][k]
+// The three passes as GEMMs (NHWC activations, KRSC weights, rows of the output are M, columns N;
+// "gathered" = read on the fly through the convolution's index map, no im2col buffer):
+//
+//   pass             M      N  Kg     A [M x Kg]                B [Kg x N]
+//   forward          N*P*Q  K  R*S*C  A[m][kk]  = x  gathered   B[kk][k] = w[k][kk]
+//   backward-data    N*H*W  C  R*S*K  A[m][kk]  = dy gathered   B[kk][c] = w[k][r][s][c]
+//   backward-weight  R*S*C  K  N*P*Q  A[rsc][j] = x  gathered   B[j][k]  = dy[j][k]
+//
 // (backward-weight is computed as dw^T so the narrow K side picks the tile width like the others.)
 // Each pass is 2*N*P*Q*K*R*S*C FLOPs; the operands are read once per tile pass, so the bytes moved
 // are |x| + |w| + |y| times the re-read factor of the tiling (Kg/BK tiles, M/BM x N/BN blocks).

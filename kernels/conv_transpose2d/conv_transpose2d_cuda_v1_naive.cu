@@ -1,6 +1,5 @@
 // conv_transpose2d CUDA v1: naive gather, any R, S, stride (overlapping or with gaps), exact fp32.
-// v1: one thread per output element, direct loops; the baseline the GEMM variants are timed
-// against.
+// v1: one thread per output element, direct loops; the baseline for the GEMM variants' timings.
 //
 //   forward          thread per y[n,p,q,k]: sums x[n,h,w,c] * w[c,r,s,k] over the (h,r), (w,s)
 //                    with h*stride_h + r = p (likewise q) and all c
@@ -69,8 +68,8 @@ __global__ void backward_data_kernel(Geom g, const float* __restrict__ dy,
   }
 }
 
-// partial[split][c][r][s][k] = sum over the split's input pixels m of x[m][c] *
-// dy[block(m)][r,s,k].
+// partial[split][c][r][s][k] = sum over the split's input pixels m of
+//                              x[m][c] * dy[block(m)][r,s,k]
 __global__ void backward_weight_kernel(Geom g, const float* __restrict__ x,
                                        const float* __restrict__ dy, int64_t split_len,
                                        float* __restrict__ partial) {

@@ -1,11 +1,14 @@
-// dice_loss: fused sigmoid + soft Dice over the WHOLE batch (the seed Keras loss, smooth = 1
-// there).
+// dice_loss: fused sigmoid + soft Dice over the WHOLE batch (the seed Keras loss, where
+// smooth = 1).
 //
-//   p_i = sigmoid(logit_i),  I = sum p*t,  Ps = sum p,  Ts = sum t
+//   p_i  = sigmoid(logit_i)
+//   I    = sum p*t,   Ps = sum p,   Ts = sum t
 //   loss = -(2*I + smooth) / (Ps + Ts + smooth)
 //
 // Backward (Nn = 2I + smooth, D = Ps + Ts + smooth):
-//   dL/dp_i = -(2*t_i*D - Nn) / D^2,   dlogit_i = dloss * dL/dp_i * p_i*(1 - p_i)
+//   dL/dp_i  = -(2*t_i*D - Nn) / D^2
+//   dlogit_i = dloss * dL/dp_i * p_i*(1 - p_i)
+//
 // Forward is one read pass (2 floats in), backward one read pass that recomputes p from the logit
 // (2 floats in, 1 out). All sums are deterministic: a fixed order that depends only on n.
 // n must be > 0 and smooth >= 0 (std::invalid_argument otherwise). See README.md.

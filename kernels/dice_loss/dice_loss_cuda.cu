@@ -2,8 +2,7 @@
 //
 // Forward: 8 bytes read per element (logit, target), ~20 FLOPs; at 32x256x256 that is 16.8 MB, a
 // few microseconds at HBM speed, so the cost is launch latency plus the two-level reduction.
-// Backward: 12 bytes per element (logit, target in; dlogit out), recomputing p instead of saving
-// it.
+// Backward: 12 bytes per element (logit, target in; dlogit out); p is recomputed, not saved.
 //
 // Determinism: kernel 1 runs a grid whose size depends only on n; each thread accumulates a
 // grid-stride slice in double, each block reduces in a fixed tree and writes 3 doubles to the

@@ -1,12 +1,21 @@
 // optim: Adam and SGD-with-momentum parameter updates, PyTorch semantics (torch.optim.Adam with
-// amsgrad=False, torch.optim.SGD with dampening=0, nesterov=False). Per element, step counting from
-// 1:
+// amsgrad=False, torch.optim.SGD with dampening=0, nesterov=False). Per element, with the step
+// counted from 1:
 //
-// Adam: g' = g + weight_decay*p;  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2;
-//       p -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps)
-//       (computed as PyTorch does: p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps), bc in double)
-// SGD:  g' = g + weight_decay*p;  buf = g' at step 1, else buf = momentum*buf + g';  p -= lr*buf
-//       (momentum == 0: p -= lr*g' and the buffer is not touched; it may be null then)
+// Adam:
+//   g'  = g + weight_decay*p
+//   m   = b1*m + (1-b1)*g'
+//   v   = b2*v + (1-b2)*g'^2
+//   p  -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps)
+//   computed as PyTorch does, with bc1 = 1 - b1^step and bc2 = 1 - b2^step in double:
+//   p  -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
+//
+// SGD:
+//   g'  = g + weight_decay*p
+//   buf = g'                    at step 1
+//   buf = momentum*buf + g'     after
+//   p  -= lr*buf
+//   momentum == 0: p -= lr*g' and the buffer is not touched (it may be null then).
 //
 // Bytes per element: Adam reads p, g, m, v and writes p, m, v (28 bytes; 217 MB for the seed
 // U-Net's 7.76M parameters); SGD reads p, g, buf and writes p, buf (20 bytes). Elementwise, so
