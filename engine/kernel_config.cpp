@@ -17,25 +17,11 @@ MathMode parse_math_mode(const std::string& text) {
 
 const char* math_mode_name(MathMode m) { return m == MathMode::kTf32 ? "tf32" : "fp32"; }
 
-// Defaults are the fastest variant that passes its tests, by measurement (docs/PERFORMANCE.md,
-// H200, 2026-11-26): conv2d v3 (TF32 tensor cores) ran at 0.6-1.1x of v2's speed and the whole
-// TF32 training step was slower than the fp32 one, so TF32 mode keeps v2 until v3 is faster. The
-// transposed conv follows the same rule (its v3 is unmeasured). A variant can still be forced.
-int conv2d_variant_in_use() {
+int variant_in_use(const kernels::VariantTable& table) {
   const KernelConfig& c = kernel_config();
-  return c.conv2d_variant ? c.conv2d_variant : 2;
-}
-int conv_transpose2d_variant_in_use() {
-  const KernelConfig& c = kernel_config();
-  return c.conv_transpose2d_variant ? c.conv_transpose2d_variant : 2;
-}
-int max_pool2d_variant_in_use() {
-  const KernelConfig& c = kernel_config();
-  return c.max_pool2d_variant ? c.max_pool2d_variant : 2;
-}
-int concat_variant_in_use() {
-  const KernelConfig& c = kernel_config();
-  return c.concat_variant ? c.concat_variant : 2;
+  const auto forced = c.variant.find(table.op());
+  if (forced != c.variant.end()) return table.at(forced->second, "kernel_config().variant").id;
+  return table.default_id(c.math == MathMode::kTf32);
 }
 
 }  // namespace unet

@@ -1,37 +1,36 @@
-// Which kernel variant each op uses. Defaults pick the fastest variant that passes its tests for
-// the math mode; a variant can be forced by number for study and benchmarking (tests loop over
-// all).
+// Which kernels the op front-ends run. Defaults pick the fastest CUDA variant that passes its tests
+// for the math mode (each op's kernels::VariantTable says which); a variant can be forced by op
+// name for study and benchmarking, and the whole CPU side can be switched to the naive reference
+// loops (the executable spec) for whole-model spec tests.
 #pragma once
 
+#include <map>
 #include <string>
+
+#include "kernels/common/variant_table.h"
 
 namespace unet {
 
 // kFp32: exact fp32 products (CUDA cores). kTf32: allows TF32 tensor-core variants (10-bit
-// mantissa, fp32 accumulate, about 1e-3 relative error) where they are the fastest; see
-// kernel_config.cpp for which defaults that changes today.
+// mantissa, fp32 accumulate, about 1e-3 relative error) where the op's table makes one the default.
 enum class MathMode { kFp32, kTf32 };
 MathMode parse_math_mode(const std::string& text);  // "fp32" | "tf32"
 const char* math_mode_name(MathMode m);
 
 struct KernelConfig {
   MathMode math = MathMode::kFp32;
-  // 0 = the default for the math mode; otherwise the variant number from kernels/<op>/<op>.h.
-  int conv2d_variant = 0;
-  int conv_transpose2d_variant = 0;
-  int max_pool2d_variant = 0;
-  int concat_variant = 0;
-  // CPU: run the naive reference loops instead of the fast paths (whole-model spec tests).
+  // Forced CUDA variant per op, keyed by the table's op name ("conv2d", "concat", ...); an op not
+  // listed runs its table's default for `math`.
+  std::map<std::string, int> variant;
+  // CPU: every op runs its naive reference loops (<op>_ref) instead of the fast path.
   bool cpu_reference = false;
 };
 
 // Process-wide configuration (set it before building graphs; not synchronised across threads).
 KernelConfig& kernel_config();
 
-// The variant numbers actually used, after applying the defaults.
-int conv2d_variant_in_use();
-int conv_transpose2d_variant_in_use();
-int max_pool2d_variant_in_use();
-int concat_variant_in_use();
+// The CUDA variant the engine runs for `table`'s op: the forced one, else the table's default for
+// the math mode. Throws std::invalid_argument when a forced number is not in the table.
+int variant_in_use(const kernels::VariantTable& table);
 
 }  // namespace unet

@@ -40,10 +40,4 @@ Tensor workspace(size_t bytes, Device device) {
   return Tensor::empty({static_cast<int64_t>(bytes)}, DType::kUInt8, device);
 }
 
-void no_cuda_backend(const std::string& op) {
-  throw std::runtime_error(op +
-                           ": this build has no CUDA backend; rebuild with the CUDA toolkit or "
-                           "move the tensors to the CPU");
-}
-
 }  // namespace unet::detail

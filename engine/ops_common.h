@@ -1,5 +1,5 @@
 // Helpers shared by the op front-ends (engine/ops_*.cpp): argument checks with uniform messages,
-// CUDA scratch buffers and the dispatch guard for builds without the CUDA backend.
+// and CUDA scratch buffers. Backend choice lives in engine/dispatch.h.
 #pragma once
 
 #include <initializer_list>
@@ -20,8 +20,6 @@ void check_same_shape(const std::string& op, const Tensor& a, const Tensor& b);
 // Scratch memory for a CUDA kernel (from the caching allocator); an empty tensor for 0 bytes.
 Tensor workspace(size_t bytes, Device device);
 inline void* workspace_ptr(const Tensor& ws) { return ws.defined() ? ws.raw_data() : nullptr; }
-
-[[noreturn]] void no_cuda_backend(const std::string& op);
 
 // A new float32 tensor shaped like `like`, on its device.
 inline Tensor empty_like(const Tensor& like) {

@@ -1,7 +1,7 @@
 // Front-ends for conv2d and conv_transpose2d: shape checks, dispatch, autograd.
 #include <stdexcept>
 
-#include "engine/kernel_config.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/conv2d/conv2d.h"
@@ -33,66 +33,58 @@ kernels::Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Conv2dOp
   return s;
 }
 
+// Each pass hands one callable per backend to dispatch() (engine/dispatch.h).
 void conv_forward(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& w, const Tensor& b,
                   Tensor& y, bool relu) {
-  if (x.device().is_cpu()) {
-    if (kernel_config().cpu_reference) {
-      kernels::conv2d_forward_ref<float>(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu);
-    } else {
-      kernels::conv2d_forward_cpu(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu);
-    }
-    return;
-  }
-#ifdef UNET_HAS_CUDA
-  const auto v = static_cast<kernels::Conv2dVariant>(conv2d_variant_in_use());
-  Tensor ws = workspace(kernels::conv2d_forward_workspace_bytes(v, s), x.device());
-  kernels::conv2d_forward_cuda(v, s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu, workspace_ptr(ws),
-                               cuda_stream());
-#else
-  detail::no_cuda_backend("conv2d");
-#endif
+  dispatch(
+      x,
+      [&] { kernels::conv2d_forward_ref<float>(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu); },
+      [&] { kernels::conv2d_forward_cpu(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu); },
+      [&](kernels::Stream st) {
+        const auto v =
+            static_cast<kernels::Conv2dVariant>(variant_in_use(kernels::kConv2dVariants));
+        Tensor ws = workspace(kernels::conv2d_forward_workspace_bytes(v, s), x.device());
+        kernels::conv2d_forward_cuda(v, s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu,
+                                     workspace_ptr(ws), st);
+      });
 }
 
 void conv_backward_data(const kernels::Conv2dShape& s, const Tensor& dy, const Tensor& w,
                         const Tensor& relu_y, Tensor& dx) {
-  if (dy.device().is_cpu()) {
-    if (kernel_config().cpu_reference) {
-      kernels::conv2d_backward_data_ref<float>(s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32());
-    } else {
-      kernels::conv2d_backward_data_cpu(s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32());
-    }
-    return;
-  }
-#ifdef UNET_HAS_CUDA
-  const auto v = static_cast<kernels::Conv2dVariant>(conv2d_variant_in_use());
-  Tensor ws = workspace(kernels::conv2d_backward_data_workspace_bytes(v, s), dy.device());
-  kernels::conv2d_backward_data_cuda(v, s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32(),
-                                     workspace_ptr(ws), cuda_stream());
-#else
-  detail::no_cuda_backend("conv2d backward");
-#endif
+  dispatch(
+      dy,
+      [&] {
+        kernels::conv2d_backward_data_ref<float>(s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32());
+      },
+      [&] { kernels::conv2d_backward_data_cpu(s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32()); },
+      [&](kernels::Stream st) {
+        const auto v =
+            static_cast<kernels::Conv2dVariant>(variant_in_use(kernels::kConv2dVariants));
+        Tensor ws = workspace(kernels::conv2d_backward_data_workspace_bytes(v, s), dy.device());
+        kernels::conv2d_backward_data_cuda(v, s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32(),
+                                           workspace_ptr(ws), st);
+      });
 }
 
 void conv_backward_weight(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& dy,
                           const Tensor& relu_y, Tensor& dw, Tensor& db) {
-  if (x.device().is_cpu()) {
-    if (kernel_config().cpu_reference) {
-      kernels::conv2d_backward_weight_ref<float>(s, x.f32(), dy.f32(), opt_ptr(relu_y), dw.f32(),
-                                                 opt_mut(db));
-    } else {
-      kernels::conv2d_backward_weight_cpu(s, x.f32(), dy.f32(), opt_ptr(relu_y), dw.f32(),
-                                          opt_mut(db));
-    }
-    return;
-  }
-#ifdef UNET_HAS_CUDA
-  const auto v = static_cast<kernels::Conv2dVariant>(conv2d_variant_in_use());
-  Tensor ws = workspace(kernels::conv2d_backward_weight_workspace_bytes(v, s), x.device());
-  kernels::conv2d_backward_weight_cuda(v, s, x.f32(), dy.f32(), opt_ptr(relu_y), dw.f32(),
-                                       opt_mut(db), workspace_ptr(ws), cuda_stream());
-#else
-  detail::no_cuda_backend("conv2d backward");
-#endif
+  dispatch(
+      x,
+      [&] {
+        kernels::conv2d_backward_weight_ref<float>(s, x.f32(), dy.f32(), opt_ptr(relu_y), dw.f32(),
+                                                   opt_mut(db));
+      },
+      [&] {
+        kernels::conv2d_backward_weight_cpu(s, x.f32(), dy.f32(), opt_ptr(relu_y), dw.f32(),
+                                            opt_mut(db));
+      },
+      [&](kernels::Stream st) {
+        const auto v =
+            static_cast<kernels::Conv2dVariant>(variant_in_use(kernels::kConv2dVariants));
+        Tensor ws = workspace(kernels::conv2d_backward_weight_workspace_bytes(v, s), x.device());
+        kernels::conv2d_backward_weight_cuda(v, s, x.f32(), dy.f32(), opt_ptr(relu_y), dw.f32(),
+                                             opt_mut(db), workspace_ptr(ws), st);
+      });
 }
 
 }  // namespace
@@ -153,64 +145,59 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 
 namespace {
 
-void convt_forward(const kernels::ConvTranspose2dShape& s, const Tensor& x, const Tensor& w,
-                   const Tensor& b, Tensor& y) {
-  if (x.device().is_cpu()) {
-    if (kernel_config().cpu_reference) {
-      kernels::conv_transpose2d_forward_ref<float>(s, x.f32(), w.f32(), opt_ptr(b), y.f32());
-    } else {
-      kernels::conv_transpose2d_forward_cpu(s, x.f32(), w.f32(), opt_ptr(b), y.f32());
-    }
-    return;
-  }
-#ifdef UNET_HAS_CUDA
-  auto v = static_cast<kernels::ConvTranspose2dVariant>(conv_transpose2d_variant_in_use());
-  if (!kernels::conv_transpose2d_variant_supports(v, s))
-    v = kernels::ConvTranspose2dVariant::kV1Naive;
-  kernels::conv_transpose2d_forward_cuda(v, s, x.f32(), w.f32(), opt_ptr(b), y.f32(),
-                                         cuda_stream());
-#else
-  detail::no_cuda_backend("conv_transpose2d");
-#endif
+// The configured variant, or v1 (which handles any R, S, stride) when it cannot run this shape.
+kernels::ConvTranspose2dVariant convt_variant(const kernels::ConvTranspose2dShape& s) {
+  auto v = static_cast<kernels::ConvTranspose2dVariant>(
+      variant_in_use(kernels::kConvTranspose2dVariants));
+  return kernels::conv_transpose2d_variant_supports(v, s)
+             ? v
+             : kernels::ConvTranspose2dVariant::kV1Naive;
 }
 
-void convt_backward(const kernels::ConvTranspose2dShape& s, const Tensor& x, const Tensor& w,
-                    const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& db) {
-  if (x.device().is_cpu()) {
-    const bool ref = kernel_config().cpu_reference;
-    if (dx.defined()) {
-      if (ref) {
-        kernels::conv_transpose2d_backward_data_ref<float>(s, dy.f32(), w.f32(), dx.f32());
-      } else {
-        kernels::conv_transpose2d_backward_data_cpu(s, dy.f32(), w.f32(), dx.f32());
-      }
-    }
-    if (dw.defined()) {
-      if (ref) {
+void convt_forward(const kernels::ConvTranspose2dShape& s, const Tensor& x, const Tensor& w,
+                   const Tensor& b, Tensor& y) {
+  dispatch(
+      x,
+      [&] {
+        kernels::conv_transpose2d_forward_ref<float>(s, x.f32(), w.f32(), opt_ptr(b), y.f32());
+      },
+      [&] { kernels::conv_transpose2d_forward_cpu(s, x.f32(), w.f32(), opt_ptr(b), y.f32()); },
+      [&](kernels::Stream st) {
+        kernels::conv_transpose2d_forward_cuda(convt_variant(s), s, x.f32(), w.f32(), opt_ptr(b),
+                                               y.f32(), st);
+      });
+}
+
+void convt_backward_data(const kernels::ConvTranspose2dShape& s, const Tensor& w, const Tensor& dy,
+                         Tensor& dx) {
+  dispatch(
+      dy,
+      [&] { kernels::conv_transpose2d_backward_data_ref<float>(s, dy.f32(), w.f32(), dx.f32()); },
+      [&] { kernels::conv_transpose2d_backward_data_cpu(s, dy.f32(), w.f32(), dx.f32()); },
+      [&](kernels::Stream st) {
+        kernels::conv_transpose2d_backward_data_cuda(convt_variant(s), s, dy.f32(), w.f32(),
+                                                     dx.f32(), st);
+      });
+}
+
+void convt_backward_weight(const kernels::ConvTranspose2dShape& s, const Tensor& x,
+                           const Tensor& dy, Tensor& dw, Tensor& db) {
+  dispatch(
+      x,
+      [&] {
         kernels::conv_transpose2d_backward_weight_ref<float>(s, x.f32(), dy.f32(), dw.f32(),
                                                              opt_mut(db));
-      } else {
+      },
+      [&] {
         kernels::conv_transpose2d_backward_weight_cpu(s, x.f32(), dy.f32(), dw.f32(), opt_mut(db));
-      }
-    }
-    return;
-  }
-#ifdef UNET_HAS_CUDA
-  auto v = static_cast<kernels::ConvTranspose2dVariant>(conv_transpose2d_variant_in_use());
-  if (!kernels::conv_transpose2d_variant_supports(v, s))
-    v = kernels::ConvTranspose2dVariant::kV1Naive;
-  if (dx.defined()) {
-    kernels::conv_transpose2d_backward_data_cuda(v, s, dy.f32(), w.f32(), dx.f32(), cuda_stream());
-  }
-  if (dw.defined()) {
-    Tensor ws =
-        workspace(kernels::conv_transpose2d_backward_weight_workspace_bytes(v, s), x.device());
-    kernels::conv_transpose2d_backward_weight_cuda(v, s, x.f32(), dy.f32(), dw.f32(), opt_mut(db),
-                                                   workspace_ptr(ws), cuda_stream());
-  }
-#else
-  detail::no_cuda_backend("conv_transpose2d backward");
-#endif
+      },
+      [&](kernels::Stream st) {
+        const auto v = convt_variant(s);
+        Tensor ws =
+            workspace(kernels::conv_transpose2d_backward_weight_workspace_bytes(v, s), x.device());
+        kernels::conv_transpose2d_backward_weight_cuda(v, s, x.f32(), dy.f32(), dw.f32(),
+                                                       opt_mut(db), workspace_ptr(ws), st);
+      });
 }
 
 }  // namespace
@@ -255,7 +242,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, in
       Tensor dw = (need_dw || need_db) ? detail::empty_like(ws) : Tensor();
       Tensor db = (dw.defined() && has_bias) ? Tensor::empty({s.K}, DType::kFloat32, dy.device())
                                              : Tensor();
-      convt_backward(s, xs, ws, dy, dx, dw, db);
+      if (dx.defined()) convt_backward_data(s, ws, dy, dx);
+      if (dw.defined()) convt_backward_weight(s, xs, dy, dw, db);
       return std::vector<Tensor>{dx, need_dw ? dw : Tensor(), need_db ? db : Tensor()};
     });
   }

@@ -1,6 +1,7 @@
 // Front-ends for elementwise ops and reductions (sum, mean).
 #include <stdexcept>
 
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/elementwise/elementwise.h"
@@ -10,42 +11,21 @@ namespace unet {
 
 using detail::check_input;
 
-namespace {
-
-// Runs cpu(n, ...) or cuda(n, ..., stream) on the tensors' device: each elementwise front-end
-// passes the two kernel entry points as lambdas, so the device dispatch lives in one place.
-template <typename CpuFn, typename CudaFn>
-void dispatch(const std::string& op, const Tensor& like, CpuFn cpu, CudaFn cuda) {
-  if (like.device().is_cpu()) {
-    cpu();
-  } else {
-#ifdef UNET_HAS_CUDA
-    cuda(cuda_stream());
-#else
-    (void)cuda;
-    detail::no_cuda_backend(op);
-#endif
-#ifdef UNET_HAS_CUDA
-    (void)op;  // named only in the no-backend error
-#endif
-  }
-}
-
-}  // namespace
-
 Tensor relu(const Tensor& x) {
   check_input("relu", "input", x);
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
   dispatch(
-      "relu", x, [&] { kernels::relu_forward_cpu(n, x.f32(), y.f32()); },
+      x, [&] { kernels::relu_forward_ref<float>(n, x.f32(), y.f32()); },
+      [&] { kernels::relu_forward_cpu(n, x.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::relu_forward_cuda(n, x.f32(), y.f32(), st); });
   if (needs_grad({x})) {
     Tensor ys = y.detach();
     record(y, "relu", {x}, [ys, n](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       dispatch(
-          "relu", dy, [&] { kernels::relu_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
+          dy, [&] { kernels::relu_backward_ref<float>(n, ys.f32(), dy.f32(), dx.f32()); },
+          [&] { kernels::relu_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
           [&](kernels::Stream st) {
             kernels::relu_backward_cuda(n, ys.f32(), dy.f32(), dx.f32(), st);
           });
@@ -60,7 +40,8 @@ Tensor leaky_relu(const Tensor& x, float slope) {
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
   dispatch(
-      "leaky_relu", x, [&] { kernels::leaky_relu_forward_cpu(n, slope, x.f32(), y.f32()); },
+      x, [&] { kernels::leaky_relu_forward_ref<float>(n, slope, x.f32(), y.f32()); },
+      [&] { kernels::leaky_relu_forward_cpu(n, slope, x.f32(), y.f32()); },
       [&](kernels::Stream st) {
         kernels::leaky_relu_forward_cuda(n, slope, x.f32(), y.f32(), st);
       });
@@ -69,7 +50,8 @@ Tensor leaky_relu(const Tensor& x, float slope) {
     record(y, "leaky_relu", {x}, [xs, n, slope](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       dispatch(
-          "leaky_relu", dy,
+          dy,
+          [&] { kernels::leaky_relu_backward_ref<float>(n, slope, xs.f32(), dy.f32(), dx.f32()); },
           [&] { kernels::leaky_relu_backward_cpu(n, slope, xs.f32(), dy.f32(), dx.f32()); },
           [&](kernels::Stream st) {
             kernels::leaky_relu_backward_cuda(n, slope, xs.f32(), dy.f32(), dx.f32(), st);
@@ -85,14 +67,16 @@ Tensor sigmoid(const Tensor& x) {
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
   dispatch(
-      "sigmoid", x, [&] { kernels::sigmoid_forward_cpu(n, x.f32(), y.f32()); },
+      x, [&] { kernels::sigmoid_forward_ref<float>(n, x.f32(), y.f32()); },
+      [&] { kernels::sigmoid_forward_cpu(n, x.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::sigmoid_forward_cuda(n, x.f32(), y.f32(), st); });
   if (needs_grad({x})) {
     Tensor ys = y.detach();
     record(y, "sigmoid", {x}, [ys, n](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       dispatch(
-          "sigmoid", dy, [&] { kernels::sigmoid_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
+          dy, [&] { kernels::sigmoid_backward_ref<float>(n, ys.f32(), dy.f32(), dx.f32()); },
+          [&] { kernels::sigmoid_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
           [&](kernels::Stream st) {
             kernels::sigmoid_backward_cuda(n, ys.f32(), dy.f32(), dx.f32(), st);
           });
@@ -110,7 +94,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = detail::empty_like(a);
   const int64_t n = a.numel();
   dispatch(
-      "add", a, [&] { kernels::add_cpu(n, a.f32(), b.f32(), y.f32()); },
+      a, [&] { kernels::add_ref<float>(n, a.f32(), b.f32(), y.f32()); },
+      [&] { kernels::add_cpu(n, a.f32(), b.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::add_cuda(n, a.f32(), b.f32(), y.f32(), st); });
   if (needs_grad({a, b})) {
     // d(a+b) passes the gradient through unchanged to both inputs (shared, never written in place).
@@ -127,14 +112,19 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = detail::empty_like(a);
   const int64_t n = a.numel();
   dispatch(
-      "mul", a, [&] { kernels::mul_cpu(n, a.f32(), b.f32(), y.f32()); },
+      a, [&] { kernels::mul_ref<float>(n, a.f32(), b.f32(), y.f32()); },
+      [&] { kernels::mul_cpu(n, a.f32(), b.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::mul_cuda(n, a.f32(), b.f32(), y.f32(), st); });
   if (needs_grad({a, b})) {
     Tensor as = a.detach(), bs = b.detach();
     record(y, "mul", {a, b}, [as, bs, n](const Tensor& dy) {
       Tensor da = detail::empty_like(dy), db = detail::empty_like(dy);
       dispatch(
-          "mul", dy,
+          dy,
+          [&] {
+            kernels::mul_ref<float>(n, dy.f32(), bs.f32(), da.f32());
+            kernels::mul_ref<float>(n, dy.f32(), as.f32(), db.f32());
+          },
           [&] {
             kernels::mul_cpu(n, dy.f32(), bs.f32(), da.f32());
             kernels::mul_cpu(n, dy.f32(), as.f32(), db.f32());
@@ -154,7 +144,8 @@ Tensor scale(const Tensor& x, float alpha) {
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
   dispatch(
-      "scale", x, [&] { kernels::scale_cpu(n, alpha, x.f32(), y.f32()); },
+      x, [&] { kernels::scale_ref<float>(n, alpha, x.f32(), y.f32()); },
+      [&] { kernels::scale_cpu(n, alpha, x.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::scale_cuda(n, alpha, x.f32(), y.f32(), st); });
   if (needs_grad({x})) {
     record(y, "scale", {x},
@@ -168,7 +159,8 @@ Tensor sum(const Tensor& x) {
   const int64_t n = x.numel();
   Tensor y = Tensor::empty({1}, DType::kFloat32, x.device());
   dispatch(
-      "sum", x, [&] { y.f32()[0] = kernels::sum_cpu(n, x.f32()); },
+      x, [&] { y.f32()[0] = static_cast<float>(kernels::sum_ref<float>(n, x.f32())); },
+      [&] { y.f32()[0] = kernels::sum_cpu(n, x.f32()); },
       [&](kernels::Stream st) {
         Tensor ws = detail::workspace(kernels::sum_cuda_workspace_bytes(n), x.device());
         kernels::sum_cuda(n, x.f32(), y.f32(), detail::workspace_ptr(ws), st);

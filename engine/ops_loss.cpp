@@ -2,9 +2,10 @@
 #include <stdexcept>
 
 #include "engine/cuda_backend.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/ops_common.h"
-#include "kernels/bce_loss/bce_loss.h"
+#include "kernels/bce_with_logits/bce_with_logits.h"
 #include "kernels/dice_loss/dice_loss.h"
 
 namespace unet {
@@ -36,46 +37,51 @@ Tensor dice_loss(const Tensor& logits, const Tensor& target, float smooth) {
         "); it keeps the loss defined when prediction and target are empty");
   }
   const int64_t n = logits.numel();
-  Tensor loss;
-  if (logits.device().is_cpu()) {
-    auto sums = std::make_shared<kernels::DiceSums>();
-    loss = Tensor::empty({1}, DType::kFloat32, logits.device());
-    loss.f32()[0] =
-        kernels::dice_loss_forward_cpu(n, logits.f32(), target.f32(), smooth, sums.get());
-    if (needs_grad({logits})) {
-      Tensor ls = logits.detach(), ts = target.detach();
-      record(loss, op, {logits}, [=](const Tensor& dloss) {
-        Tensor dl = detail::empty_like(ls);
-        kernels::dice_loss_backward_cpu(n, ls.f32(), ts.f32(), smooth, *sums, dloss.f32()[0],
-                                        dl.f32());
-        return std::vector<Tensor>{dl};
+  Tensor loss = Tensor::empty({1}, DType::kFloat32, logits.device());
+  // What backward needs: on the CPU the three sums (host doubles); on CUDA one device buffer
+  // [loss, I, Ps, Ts], from which the loss is copied so the returned tensor owns one element.
+  auto sums = std::make_shared<kernels::DiceSums>();
+  Tensor out;
+  dispatch(
+      logits,
+      [&] {
+        loss.f32()[0] = kernels::dice_loss_forward_ref<float>(n, logits.f32(), target.f32(), smooth,
+                                                              sums.get());
+      },
+      [&] {
+        loss.f32()[0] =
+            kernels::dice_loss_forward_cpu(n, logits.f32(), target.f32(), smooth, sums.get());
+      },
+      [&](kernels::Stream st) {
+        out = Tensor::empty({4}, DType::kFloat32, logits.device());
+        Tensor ws = detail::workspace(kernels::dice_loss_cuda_workspace_bytes(n), logits.device());
+        kernels::dice_loss_forward_cuda(n, logits.f32(), target.f32(), smooth, out.f32(),
+                                        detail::workspace_ptr(ws), st);
+        cuda_backend::memcpy(loss.f32(), out.f32(), sizeof(float),
+                             cuda_backend::CopyKind::kDeviceToDevice);
       });
-    }
-    return loss;
-  }
-#ifdef UNET_HAS_CUDA
-  // [loss, I, Ps, Ts] in one buffer, kept for backward; the loss is copied out of it so the
-  // returned tensor owns exactly one element.
-  Tensor out = Tensor::empty({4}, DType::kFloat32, logits.device());
-  Tensor ws = detail::workspace(kernels::dice_loss_cuda_workspace_bytes(n), logits.device());
-  kernels::dice_loss_forward_cuda(n, logits.f32(), target.f32(), smooth, out.f32(),
-                                  detail::workspace_ptr(ws), cuda_stream());
-  loss = Tensor::empty({1}, DType::kFloat32, logits.device());
-  cuda_backend::memcpy(loss.f32(), out.f32(), sizeof(float),
-                       cuda_backend::CopyKind::kDeviceToDevice);
   if (needs_grad({logits})) {
     Tensor ls = logits.detach(), ts = target.detach();
     record(loss, op, {logits}, [=](const Tensor& dloss) {
       Tensor dl = detail::empty_like(ls);
-      kernels::dice_loss_backward_cuda(n, ls.f32(), ts.f32(), smooth, out.f32(), dloss.f32(),
-                                       dl.f32(), cuda_stream());
+      dispatch(
+          dloss,
+          [&] {
+            kernels::dice_loss_backward_ref<float>(n, ls.f32(), ts.f32(), smooth, *sums,
+                                                   dloss.f32()[0], dl.f32());
+          },
+          [&] {
+            kernels::dice_loss_backward_cpu(n, ls.f32(), ts.f32(), smooth, *sums, dloss.f32()[0],
+                                            dl.f32());
+          },
+          [&](kernels::Stream st) {
+            kernels::dice_loss_backward_cuda(n, ls.f32(), ts.f32(), smooth, out.f32(), dloss.f32(),
+                                             dl.f32(), st);
+          });
       return std::vector<Tensor>{dl};
     });
   }
   return loss;
-#else
-  detail::no_cuda_backend(op);
-#endif
 }
 
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
@@ -84,31 +90,35 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
   const int64_t n = logits.numel();
   if (n == 0) throw std::invalid_argument("bce_with_logits: empty input " + logits.describe());
   Tensor loss = Tensor::empty({1}, DType::kFloat32, logits.device());
-  const bool cuda = logits.device().is_cuda();
-  if (!cuda) {
-    loss.f32()[0] = kernels::bce_with_logits_forward_cpu(n, logits.f32(), target.f32());
-  } else {
-#ifdef UNET_HAS_CUDA
-    Tensor ws =
-        detail::workspace(kernels::bce_with_logits_cuda_workspace_bytes(n), logits.device());
-    kernels::bce_with_logits_forward_cuda(n, logits.f32(), target.f32(), loss.f32(),
-                                          detail::workspace_ptr(ws), cuda_stream());
-#else
-    detail::no_cuda_backend(op);
-#endif
-  }
+  dispatch(
+      logits,
+      [&] {
+        loss.f32()[0] = kernels::bce_with_logits_forward_ref<float>(n, logits.f32(), target.f32());
+      },
+      [&] { loss.f32()[0] = kernels::bce_with_logits_forward_cpu(n, logits.f32(), target.f32()); },
+      [&](kernels::Stream st) {
+        Tensor ws =
+            detail::workspace(kernels::bce_with_logits_cuda_workspace_bytes(n), logits.device());
+        kernels::bce_with_logits_forward_cuda(n, logits.f32(), target.f32(), loss.f32(),
+                                              detail::workspace_ptr(ws), st);
+      });
   if (needs_grad({logits})) {
     Tensor ls = logits.detach(), ts = target.detach();
     record(loss, op, {logits}, [=](const Tensor& dloss) {
       Tensor dl = detail::empty_like(ls);
-      if (!cuda) {
-        kernels::bce_with_logits_backward_cpu(n, ls.f32(), ts.f32(), dloss.f32()[0], dl.f32());
-      } else {
-#ifdef UNET_HAS_CUDA
-        kernels::bce_with_logits_backward_cuda(n, ls.f32(), ts.f32(), dloss.f32(), dl.f32(),
-                                               cuda_stream());
-#endif
-      }
+      dispatch(
+          dloss,
+          [&] {
+            kernels::bce_with_logits_backward_ref<float>(n, ls.f32(), ts.f32(), dloss.f32()[0],
+                                                         dl.f32());
+          },
+          [&] {
+            kernels::bce_with_logits_backward_cpu(n, ls.f32(), ts.f32(), dloss.f32()[0], dl.f32());
+          },
+          [&](kernels::Stream st) {
+            kernels::bce_with_logits_backward_cuda(n, ls.f32(), ts.f32(), dloss.f32(), dl.f32(),
+                                                   st);
+          });
       return std::vector<Tensor>{dl};
     });
   }

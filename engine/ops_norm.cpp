@@ -1,6 +1,7 @@
 // Front-end for batch_norm2d (NHWC, statistics per channel over N*H*W).
 #include <stdexcept>
 
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/batch_norm2d/batch_norm2d.h"
@@ -35,20 +36,24 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
         "; use a larger batch or evaluation mode");
   }
   Tensor y = detail::empty_like(x);
-  const bool cuda = x.device().is_cuda();
   if (!training) {
-    if (!cuda) {
-      kernels::batch_norm2d_forward_eval_cpu(s, x.f32(), gamma.f32(), beta.f32(),
-                                             running_mean.f32(), running_var.f32(), eps, y.f32());
-    } else {
-#ifdef UNET_HAS_CUDA
-      kernels::batch_norm2d_forward_eval_cuda(s, x.f32(), gamma.f32(), beta.f32(),
-                                              running_mean.f32(), running_var.f32(), eps, y.f32(),
-                                              cuda_stream());
-#else
-      detail::no_cuda_backend(op);
-#endif
-    }
+    dispatch(
+        x,
+        [&] {
+          kernels::batch_norm2d_forward_eval_ref<float>(s, x.f32(), gamma.f32(), beta.f32(),
+                                                        running_mean.f32(), running_var.f32(), eps,
+                                                        y.f32());
+        },
+        [&] {
+          kernels::batch_norm2d_forward_eval_cpu(s, x.f32(), gamma.f32(), beta.f32(),
+                                                 running_mean.f32(), running_var.f32(), eps,
+                                                 y.f32());
+        },
+        [&](kernels::Stream st) {
+          kernels::batch_norm2d_forward_eval_cuda(s, x.f32(), gamma.f32(), beta.f32(),
+                                                  running_mean.f32(), running_var.f32(), eps,
+                                                  y.f32(), st);
+        });
     // Evaluation-mode BN is an affine map; its gradient is rarely needed and not provided.
     if (needs_grad({x, gamma, beta})) {
       throw std::invalid_argument(
@@ -59,37 +64,50 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
   }
   Tensor save_mean = Tensor::empty({C}, DType::kFloat32, x.device());
   Tensor save_invstd = Tensor::empty({C}, DType::kFloat32, x.device());
-  if (!cuda) {
-    kernels::batch_norm2d_forward_train_cpu(s, x.f32(), gamma.f32(), beta.f32(), eps, momentum,
-                                            running_mean.f32(), running_var.f32(), save_mean.f32(),
-                                            save_invstd.f32(), y.f32());
-  } else {
-#ifdef UNET_HAS_CUDA
-    Tensor ws = detail::workspace(kernels::batch_norm2d_cuda_workspace_bytes(s), x.device());
-    kernels::batch_norm2d_forward_train_cuda(
-        s, x.f32(), gamma.f32(), beta.f32(), eps, momentum, running_mean.f32(), running_var.f32(),
-        save_mean.f32(), save_invstd.f32(), y.f32(), detail::workspace_ptr(ws), cuda_stream());
-#else
-    detail::no_cuda_backend(op);
-#endif
-  }
+  dispatch(
+      x,
+      [&] {
+        kernels::batch_norm2d_forward_train_ref<float>(
+            s, x.f32(), gamma.f32(), beta.f32(), eps, momentum, running_mean.f32(),
+            running_var.f32(), save_mean.f32(), save_invstd.f32(), y.f32());
+      },
+      [&] {
+        kernels::batch_norm2d_forward_train_cpu(s, x.f32(), gamma.f32(), beta.f32(), eps, momentum,
+                                                running_mean.f32(), running_var.f32(),
+                                                save_mean.f32(), save_invstd.f32(), y.f32());
+      },
+      [&](kernels::Stream st) {
+        Tensor ws = detail::workspace(kernels::batch_norm2d_cuda_workspace_bytes(s), x.device());
+        kernels::batch_norm2d_forward_train_cuda(s, x.f32(), gamma.f32(), beta.f32(), eps, momentum,
+                                                 running_mean.f32(), running_var.f32(),
+                                                 save_mean.f32(), save_invstd.f32(), y.f32(),
+                                                 detail::workspace_ptr(ws), st);
+      });
   if (needs_grad({x, gamma, beta})) {
     Tensor xs = x.detach(), gs = gamma.detach();
     record(y, op, {x, gamma, beta}, [=](const Tensor& dy) {
       Tensor dx = detail::empty_like(xs);
       Tensor dgamma = Tensor::empty({C}, DType::kFloat32, dy.device());
       Tensor dbeta = Tensor::empty({C}, DType::kFloat32, dy.device());
-      if (!cuda) {
-        kernels::batch_norm2d_backward_cpu(s, xs.f32(), dy.f32(), gs.f32(), save_mean.f32(),
-                                           save_invstd.f32(), dx.f32(), dgamma.f32(), dbeta.f32());
-      } else {
-#ifdef UNET_HAS_CUDA
-        Tensor ws = detail::workspace(kernels::batch_norm2d_cuda_workspace_bytes(s), dy.device());
-        kernels::batch_norm2d_backward_cuda(s, xs.f32(), dy.f32(), gs.f32(), save_mean.f32(),
-                                            save_invstd.f32(), dx.f32(), dgamma.f32(), dbeta.f32(),
-                                            detail::workspace_ptr(ws), cuda_stream());
-#endif
-      }
+      dispatch(
+          dy,
+          [&] {
+            kernels::batch_norm2d_backward_ref<float>(s, xs.f32(), dy.f32(), gs.f32(),
+                                                      save_mean.f32(), save_invstd.f32(), dx.f32(),
+                                                      dgamma.f32(), dbeta.f32());
+          },
+          [&] {
+            kernels::batch_norm2d_backward_cpu(s, xs.f32(), dy.f32(), gs.f32(), save_mean.f32(),
+                                               save_invstd.f32(), dx.f32(), dgamma.f32(),
+                                               dbeta.f32());
+          },
+          [&](kernels::Stream st) {
+            Tensor ws =
+                detail::workspace(kernels::batch_norm2d_cuda_workspace_bytes(s), dy.device());
+            kernels::batch_norm2d_backward_cuda(s, xs.f32(), dy.f32(), gs.f32(), save_mean.f32(),
+                                                save_invstd.f32(), dx.f32(), dgamma.f32(),
+                                                dbeta.f32(), detail::workspace_ptr(ws), st);
+          });
       return std::vector<Tensor>{dx, dgamma, dbeta};
     });
   }

@@ -1,7 +1,7 @@
 // Front-ends for max_pool2d and channel concatenation.
 #include <stdexcept>
 
-#include "engine/kernel_config.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/concat/concat.h"
@@ -27,39 +27,26 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride) {
                                 "; the input must be at least as large as the window");
   }
   Tensor y = Tensor::empty({s.N, s.P(), s.Q(), s.C}, DType::kFloat32, x.device());
-  const bool cuda = x.device().is_cuda();
-  if (!cuda) {
-    if (kernel_config().cpu_reference) {
-      kernels::max_pool2d_forward_ref<float>(s, x.f32(), y.f32());
-    } else {
-      kernels::max_pool2d_forward_cpu(s, x.f32(), y.f32());
-    }
-  } else {
-#ifdef UNET_HAS_CUDA
-    kernels::max_pool2d_forward_cuda(
-        static_cast<kernels::MaxPool2dVariant>(max_pool2d_variant_in_use()), s, x.f32(), y.f32(),
-        cuda_stream());
-#else
-    detail::no_cuda_backend(op);
-#endif
-  }
+  dispatch(
+      x, [&] { kernels::max_pool2d_forward_ref<float>(s, x.f32(), y.f32()); },
+      [&] { kernels::max_pool2d_forward_cpu(s, x.f32(), y.f32()); },
+      [&](kernels::Stream st) {
+        kernels::max_pool2d_forward_cuda(
+            static_cast<kernels::MaxPool2dVariant>(variant_in_use(kernels::kMaxPool2dVariants)), s,
+            x.f32(), y.f32(), st);
+      });
   if (needs_grad({x})) {
     Tensor xs = x.detach();  // the argmax is recomputed from x in backward (no index tensor)
     record(y, op, {x}, [=](const Tensor& dy) {
       Tensor dx = detail::empty_like(xs);
-      if (!cuda) {
-        if (kernel_config().cpu_reference) {
-          kernels::max_pool2d_backward_ref<float>(s, xs.f32(), dy.f32(), dx.f32());
-        } else {
-          kernels::max_pool2d_backward_cpu(s, xs.f32(), dy.f32(), dx.f32());
-        }
-      } else {
-#ifdef UNET_HAS_CUDA
-        kernels::max_pool2d_backward_cuda(
-            static_cast<kernels::MaxPool2dVariant>(max_pool2d_variant_in_use()), s, xs.f32(),
-            dy.f32(), dx.f32(), cuda_stream());
-#endif
-      }
+      dispatch(
+          dy, [&] { kernels::max_pool2d_backward_ref<float>(s, xs.f32(), dy.f32(), dx.f32()); },
+          [&] { kernels::max_pool2d_backward_cpu(s, xs.f32(), dy.f32(), dx.f32()); },
+          [&](kernels::Stream st) {
+            kernels::max_pool2d_backward_cuda(
+                static_cast<kernels::MaxPool2dVariant>(variant_in_use(kernels::kMaxPool2dVariants)),
+                s, xs.f32(), dy.f32(), dx.f32(), st);
+          });
       return std::vector<Tensor>{dx};
     });
   }
@@ -83,30 +70,26 @@ Tensor concat_channels(const Tensor& a, const Tensor& b) {
   s.C2 = static_cast<int>(b.dim(3));
   Tensor y =
       Tensor::empty({a.dim(0), a.dim(1), a.dim(2), s.C1 + s.C2}, DType::kFloat32, a.device());
-  const bool cuda = a.device().is_cuda();
-  if (!cuda) {
-    kernels::concat_forward_cpu(s, a.f32(), b.f32(), y.f32());
-  } else {
-#ifdef UNET_HAS_CUDA
-    kernels::concat_forward_cuda(static_cast<kernels::ConcatVariant>(concat_variant_in_use()), s,
-                                 a.f32(), b.f32(), y.f32(), cuda_stream());
-#else
-    detail::no_cuda_backend(op);
-#endif
-  }
+  const auto variant = [] {
+    return static_cast<kernels::ConcatVariant>(variant_in_use(kernels::kConcatVariants));
+  };
+  dispatch(
+      a, [&] { kernels::concat_forward_ref<float>(s, a.f32(), b.f32(), y.f32()); },
+      [&] { kernels::concat_forward_cpu(s, a.f32(), b.f32(), y.f32()); },
+      [&](kernels::Stream st) {
+        kernels::concat_forward_cuda(variant(), s, a.f32(), b.f32(), y.f32(), st);
+      });
   if (needs_grad({a, b})) {
     const Shape sa = a.shape(), sb = b.shape();
     record(y, op, {a, b}, [=](const Tensor& dy) {
       Tensor da = Tensor::empty(sa, DType::kFloat32, dy.device());
       Tensor db = Tensor::empty(sb, DType::kFloat32, dy.device());
-      if (!cuda) {
-        kernels::concat_backward_cpu(s, dy.f32(), da.f32(), db.f32());
-      } else {
-#ifdef UNET_HAS_CUDA
-        kernels::concat_backward_cuda(static_cast<kernels::ConcatVariant>(concat_variant_in_use()),
-                                      s, dy.f32(), da.f32(), db.f32(), cuda_stream());
-#endif
-      }
+      dispatch(
+          dy, [&] { kernels::concat_backward_ref<float>(s, dy.f32(), da.f32(), db.f32()); },
+          [&] { kernels::concat_backward_cpu(s, dy.f32(), da.f32(), db.f32()); },
+          [&](kernels::Stream st) {
+            kernels::concat_backward_cuda(variant(), s, dy.f32(), da.f32(), db.f32(), st);
+          });
       return std::vector<Tensor>{da, db};
     });
   }

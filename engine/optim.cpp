@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "engine/device.h"
+#include "engine/dispatch.h"
 #include "kernels/optim/optim.h"
 
 namespace unet {
@@ -70,15 +70,11 @@ void Adam::step() {
   h.eps = options_.eps;
   h.weight_decay = options_.weight_decay;
   h.step = step_;
-  if (params_[0].device().is_cpu()) {
-    kernels::adam_step_cpu(h, slots.data(), static_cast<int>(slots.size()));
-  } else {
-#ifdef UNET_HAS_CUDA
-    kernels::adam_step_cuda(h, slots.data(), static_cast<int>(slots.size()), cuda_stream());
-#else
-    throw std::runtime_error("Adam: this build has no CUDA backend");
-#endif
-  }
+  const int count = static_cast<int>(slots.size());
+  dispatch(
+      params_[0], [&] { kernels::adam_step_ref(h, slots.data(), count); },
+      [&] { kernels::adam_step_cpu(h, slots.data(), count); },
+      [&](kernels::Stream st) { kernels::adam_step_cuda(h, slots.data(), count, st); });
 }
 
 std::vector<std::pair<std::string, Tensor*>> Adam::state() {
@@ -102,15 +98,11 @@ void Sgd::step() {
   h.momentum = options_.momentum;
   h.weight_decay = options_.weight_decay;
   h.step = step_;
-  if (params_[0].device().is_cpu()) {
-    kernels::sgd_step_cpu(h, slots.data(), static_cast<int>(slots.size()));
-  } else {
-#ifdef UNET_HAS_CUDA
-    kernels::sgd_step_cuda(h, slots.data(), static_cast<int>(slots.size()), cuda_stream());
-#else
-    throw std::runtime_error("SGD: this build has no CUDA backend");
-#endif
-  }
+  const int count = static_cast<int>(slots.size());
+  dispatch(
+      params_[0], [&] { kernels::sgd_step_ref(h, slots.data(), count); },
+      [&] { kernels::sgd_step_cpu(h, slots.data(), count); },
+      [&](kernels::Stream st) { kernels::sgd_step_cuda(h, slots.data(), count, st); });
 }
 
 std::vector<std::pair<std::string, Tensor*>> Sgd::state() {

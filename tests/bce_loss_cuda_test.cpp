@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/bce_loss/bce_loss.h"
+#include "kernels/bce_with_logits/bce_with_logits.h"
 #include "tests/testing/cuda_guard.h"
 #include "tests/testing/testing.h"
 

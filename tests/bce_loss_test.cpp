@@ -1,6 +1,6 @@
 // bce_loss CPU tests: hand-computed values, stability at large |x|, the OpenMP path against the
 // reference on awkward sizes, finite differences in double, thread-count independence, errors.
-#include "kernels/bce_loss/bce_loss.h"
+#include "kernels/bce_with_logits/bce_with_logits.h"
 
 #include <omp.h>
 

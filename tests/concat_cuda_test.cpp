@@ -38,7 +38,7 @@ TEST(ConcatCuda, AllVariantsMatchReference) {
           concat_shape(13, 4, 1), concat_shape(9, 4, 8), concat_shape(65536, 32, 32),
           concat_shape(100003, 1, 2)}) {
       for (int offset : {0, 1}) {
-        SCOPED_TRACE(std::string(concat_variant_name(v)) + " pixels=" + std::to_string(s.pixels) +
+        SCOPED_TRACE(std::string(kConcatVariants.name(v)) + " pixels=" + std::to_string(s.pixels) +
                      " C1=" + std::to_string(s.C1) + " C2=" + std::to_string(s.C2) +
                      " offset=" + std::to_string(offset));
         const int C = s.C1 + s.C2;
@@ -69,8 +69,8 @@ TEST(ConcatCuda, AllVariantsMatchReference) {
 }
 
 TEST(ConcatCuda, VariantNamesAndUnknownVariantRejected) {
-  EXPECT_STREQ(concat_variant_name(ConcatVariant::kV1Naive), "v1_naive");
-  EXPECT_STREQ(concat_variant_name(ConcatVariant::kV2Vectorized), "v2_vectorized");
+  EXPECT_STREQ(kConcatVariants.name(ConcatVariant::kV1Naive), "v1_naive");
+  EXPECT_STREQ(kConcatVariants.name(ConcatVariant::kV2Vectorized), "v2_vectorized");
   UNET_REQUIRE_CUDA();
   DeviceBuffer<float> buf(16);
   try {

@@ -19,6 +19,9 @@
 #include <vector>
 
 #include "kernels/conv2d/conv2d.h"
+#include <cuda_runtime.h>
+
+#include "kernels/common/cuda_check.h"
 #include "tests/testing/cuda_guard.h"
 #include "tests/testing/testing.h"
 
@@ -59,7 +62,7 @@ struct Tol {
   float rtol, atol;
 };
 Tol tolerance(Conv2dVariant v, double kg, double ma, double mb) {
-  if (unet::kernels::conv2d_variant_is_tf32(v)) {
+  if (unet::kernels::kConv2dVariants.is_tf32(v)) {
     return {1e-3f, float(ma * mb * (std::ldexp(1.0, -10) * std::sqrt(kg) + 3e-8 * kg))};
   }
   return {1e-4f, float(ma * mb * (1e-5 * std::sqrt(kg) + 3e-8 * kg))};
@@ -139,7 +142,7 @@ void check_all_variants(const Conv2dShape& s, const Data& d, const Results& want
   const double kg_fwd = double(s.R) * s.S * s.C, kg_bd = double(s.R) * s.S * s.K;
   const double kg_bw = double(s.N) * s.P() * s.Q();
   for (Conv2dVariant v : kVariants) {
-    const std::string tag = std::string(unet::kernels::conv2d_variant_name(v)) + " " + describe(s) +
+    const std::string tag = std::string(unet::kernels::kConv2dVariants.name(v)) + " " + describe(s) +
                             (bias ? " bias" : "") + (relu ? " relu" : "") + (mask ? " mask" : "");
     SCOPED_TRACE(tag);
     const Results got = run_cuda(v, s, d, relu);
@@ -278,7 +281,7 @@ TEST(Conv2dCuda, SmallIntegersAreBitwiseExact) {
     const Results want = run_ref(s, d, true);
     for (Conv2dVariant v : kVariants) {
       const std::string tag =
-          std::string(unet::kernels::conv2d_variant_name(v)) + " " + describe(s);
+          std::string(unet::kernels::kConv2dVariants.name(v)) + " " + describe(s);
       const Results got = run_cuda(v, s, d, true);
       EXPECT_TRUE(bitwise_equal(got.y, want.y, "y " + tag));
       EXPECT_TRUE(bitwise_equal(got.dx, want.dx, "dx " + tag));
@@ -296,7 +299,7 @@ TEST(Conv2dCuda, BackwardWeightIsBitwiseDeterministic) {
   const Conv2dShape s = make_shape(4, 64, 64, 32, 32, 3, 3, 1, 1);  // many split-K chunks
   const Data d = make_data(s, true, true, 11, false);
   for (Conv2dVariant v : kVariants) {
-    const std::string tag = unet::kernels::conv2d_variant_name(v);
+    const std::string tag = unet::kernels::kConv2dVariants.name(v);
     const Results a = run_cuda(v, s, d, false);
     const Results b = run_cuda(v, s, d, false);
     EXPECT_TRUE(bitwise_equal(a.dw, b.dw, "dw " + tag));
@@ -318,7 +321,7 @@ TEST(Conv2dCuda, UnalignedPointersMatchReference) {
     return out;
   };
   for (Conv2dVariant v : kVariants) {
-    const std::string tag = unet::kernels::conv2d_variant_name(v);
+    const std::string tag = unet::kernels::kConv2dVariants.name(v);
     DeviceBuffer<float> x(shifted(d.x)), w(shifted(d.w)), dy(shifted(d.dy)), b(d.bias),
         relu_y(shifted(d.relu_y));
     DeviceBuffer<float> y(s.y_size() + 1), dx(s.x_size() + 1), dw(s.w_size()), db(s.K);
@@ -357,34 +360,34 @@ std::string error_of(F&& f) {
 }
 
 TEST(Conv2dCudaHost, VariantNamesAndTf32Flags) {
-  EXPECT_STREQ(unet::kernels::conv2d_variant_name(Conv2dVariant::kV1Naive), "v1_naive");
-  EXPECT_STREQ(unet::kernels::conv2d_variant_name(Conv2dVariant::kV2Tiled), "v2_tiled");
-  EXPECT_STREQ(unet::kernels::conv2d_variant_name(Conv2dVariant::kV3ImplicitGemmTf32), "v3_tf32");
-  EXPECT_FALSE(unet::kernels::conv2d_variant_is_tf32(Conv2dVariant::kV1Naive));
-  EXPECT_FALSE(unet::kernels::conv2d_variant_is_tf32(Conv2dVariant::kV2Tiled));
-  EXPECT_TRUE(unet::kernels::conv2d_variant_is_tf32(Conv2dVariant::kV3ImplicitGemmTf32));
+  EXPECT_STREQ(unet::kernels::kConv2dVariants.name(Conv2dVariant::kV1Naive), "v1_naive");
+  EXPECT_STREQ(unet::kernels::kConv2dVariants.name(Conv2dVariant::kV2Tiled), "v2_tiled");
+  EXPECT_STREQ(unet::kernels::kConv2dVariants.name(Conv2dVariant::kV3ImplicitGemmTf32), "v3_tf32");
+  EXPECT_FALSE(unet::kernels::kConv2dVariants.is_tf32(Conv2dVariant::kV1Naive));
+  EXPECT_FALSE(unet::kernels::kConv2dVariants.is_tf32(Conv2dVariant::kV2Tiled));
+  EXPECT_TRUE(unet::kernels::kConv2dVariants.is_tf32(Conv2dVariant::kV3ImplicitGemmTf32));
 }
 
 TEST(Conv2dCudaHost, InvalidVariantIsRejectedByValue) {
   const Conv2dVariant bad = static_cast<Conv2dVariant>(7);
   const Conv2dShape s = make_shape(1, 4, 4, 1, 1, 3, 3, 1, 1);
   EXPECT_NE(error_of([&] {
-              unet::kernels::conv2d_variant_name(bad);
-            }).find("invalid Conv2dVariant value 7"),
+              unet::kernels::kConv2dVariants.name(bad);
+            }).find("unknown variant 7 of conv2d"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
-              unet::kernels::conv2d_variant_is_tf32(static_cast<Conv2dVariant>(0));
-            }).find("value 0"),
+              unet::kernels::kConv2dVariants.is_tf32(static_cast<Conv2dVariant>(0));
+            }).find("unknown variant 0 of conv2d"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
               unet::kernels::conv2d_backward_weight_workspace_bytes(bad, s);
-            }).find("conv2d_backward_weight_workspace_bytes: invalid Conv2dVariant value 7"),
+            }).find("conv2d_backward_weight_workspace_bytes: unknown variant 7"),
             std::string::npos);
   float dummy = 0;
   EXPECT_NE(error_of([&] {
               unet::kernels::conv2d_forward_cuda(bad, s, &dummy, &dummy, nullptr, &dummy, false,
                                                  nullptr, nullptr);
-            }).find("conv2d_forward_cuda: invalid Conv2dVariant value 7"),
+            }).find("conv2d_forward_cuda: unknown variant 7"),
             std::string::npos);
 }
 

@@ -34,7 +34,7 @@ using unet::testing::describe;
 
 std::vector<ConvTranspose2dVariant> all_variants() {
   std::vector<ConvTranspose2dVariant> v;
-  for (int i = 1; i <= kConvTranspose2dVariantCount; ++i)
+  for (int i = 1; i <= kConvTranspose2dVariants.size(); ++i)
     v.push_back(static_cast<ConvTranspose2dVariant>(i));
   return v;
 }
@@ -151,9 +151,9 @@ void compare_with_reference(const ConvTranspose2dShape& s, bool with_bias, uint6
       run_cpu(false, s, abs_of(x), abs_of(w), with_bias ? &abs_bias : nullptr, abs_of(dy));
   for (ConvTranspose2dVariant v : all_variants()) {
     if (!conv_transpose2d_variant_supports(v, s)) continue;
-    SCOPED_TRACE(std::string(conv_transpose2d_variant_name(v)) + " " + describe(s) +
+    SCOPED_TRACE(std::string(kConvTranspose2dVariants.name(v)) + " " + describe(s) +
                  (with_bias ? " bias" : ""));
-    const double u = conv_transpose2d_variant_is_tf32(v) ? 3e-3 : 1e-5;
+    const double u = kConvTranspose2dVariants.is_tf32(v) ? 3e-3 : 1e-5;
     const Outputs got = run_cuda(v, s, x, w, b, dy);
     EXPECT_TRUE(within_bound(got.y, want.y, bound.y, u, "y"));
     EXPECT_TRUE(within_bound(got.dx, want.dx, bound.dx, u, "dx"));
@@ -199,7 +199,7 @@ TEST(ConvTranspose2dCuda, BitExactOnSmallIntegers) {
     const Outputs want = run_cpu(true, s, x, w, &bias, dy);
     for (ConvTranspose2dVariant v : all_variants()) {
       if (!conv_transpose2d_variant_supports(v, s)) continue;
-      SCOPED_TRACE(std::string(conv_transpose2d_variant_name(v)) + " " + describe(s));
+      SCOPED_TRACE(std::string(kConvTranspose2dVariants.name(v)) + " " + describe(s));
       const Outputs got = run_cuda(v, s, x, w, &bias, dy);
       EXPECT_TRUE(bitwise_equal(got.y, want.y, "y"));
       EXPECT_TRUE(bitwise_equal(got.dx, want.dx, "dx"));
@@ -218,7 +218,7 @@ TEST(ConvTranspose2dCuda, DeterministicRunToRun) {
   const auto x = random_floats(s.x_size(), 1), w = random_floats(s.w_size(), 2),
              bias = random_floats(s.K, 3), dy = random_floats(s.y_size(), 4);
   for (ConvTranspose2dVariant v : all_variants()) {
-    SCOPED_TRACE(conv_transpose2d_variant_name(v));
+    SCOPED_TRACE(kConvTranspose2dVariants.name(v));
     const Outputs a = run_cuda(v, s, x, w, &bias, dy), b = run_cuda(v, s, x, w, &bias, dy);
     EXPECT_TRUE(bitwise_equal(a.y, b.y, "y"));
     EXPECT_TRUE(bitwise_equal(a.dx, b.dx, "dx"));
@@ -231,13 +231,13 @@ TEST(ConvTranspose2dCuda, DeterministicRunToRun) {
 // ---------------------------------------------------------------- host-side contract (no GPU)
 
 TEST(ConvTranspose2dCudaContract, NamesAndCapabilities) {
-  EXPECT_STREQ(conv_transpose2d_variant_name(ConvTranspose2dVariant::kV1Naive), "v1_naive");
-  EXPECT_STREQ(conv_transpose2d_variant_name(ConvTranspose2dVariant::kV2GemmScatter),
+  EXPECT_STREQ(kConvTranspose2dVariants.name(ConvTranspose2dVariant::kV1Naive), "v1_naive");
+  EXPECT_STREQ(kConvTranspose2dVariants.name(ConvTranspose2dVariant::kV2GemmScatter),
                "v2_gemm_scatter");
-  EXPECT_STREQ(conv_transpose2d_variant_name(ConvTranspose2dVariant::kV3GemmTf32), "v3_tf32");
-  EXPECT_FALSE(conv_transpose2d_variant_is_tf32(ConvTranspose2dVariant::kV1Naive));
-  EXPECT_FALSE(conv_transpose2d_variant_is_tf32(ConvTranspose2dVariant::kV2GemmScatter));
-  EXPECT_TRUE(conv_transpose2d_variant_is_tf32(ConvTranspose2dVariant::kV3GemmTf32));
+  EXPECT_STREQ(kConvTranspose2dVariants.name(ConvTranspose2dVariant::kV3GemmTf32), "v3_tf32");
+  EXPECT_FALSE(kConvTranspose2dVariants.is_tf32(ConvTranspose2dVariant::kV1Naive));
+  EXPECT_FALSE(kConvTranspose2dVariants.is_tf32(ConvTranspose2dVariant::kV2GemmScatter));
+  EXPECT_TRUE(kConvTranspose2dVariants.is_tf32(ConvTranspose2dVariant::kV3GemmTf32));
   const auto tiled = conv_transpose2d_shape(1, 4, 4, 2, 2, 2, 2, 2, 2),
              overlap = conv_transpose2d_shape(1, 4, 4, 2, 2, 3, 3, 2, 2);
   for (ConvTranspose2dVariant v : all_variants()) {

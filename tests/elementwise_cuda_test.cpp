@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "kernels/elementwise/elementwise.h"
+#include <cuda_runtime.h>
+
+#include "kernels/common/cuda_check.h"
 #include "tests/testing/cuda_guard.h"
 #include "tests/testing/testing.h"
 

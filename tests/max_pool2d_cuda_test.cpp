@@ -25,7 +25,7 @@ const MaxPool2dVariant kVariants[] = {MaxPool2dVariant::kV1Naive, MaxPool2dVaria
 
 // Runs forward and backward of variant v with all device pointers shifted by `offset` floats.
 void check_against_ref(MaxPool2dVariant v, const MaxPool2dShape& s, int offset, uint64_t seed) {
-  SCOPED_TRACE(std::string(max_pool2d_variant_name(v)) + " N=" + std::to_string(s.N) +
+  SCOPED_TRACE(std::string(kMaxPool2dVariants.name(v)) + " N=" + std::to_string(s.N) +
                " H=" + std::to_string(s.H) + " W=" + std::to_string(s.W) +
                " C=" + std::to_string(s.C) + " R=" + std::to_string(s.R) +
                " S=" + std::to_string(s.S) + " offset=" + std::to_string(offset));
@@ -75,8 +75,8 @@ TEST(MaxPool2dCuda, AllVariantsMatchReferenceOnAwkwardShapes) {
 }
 
 TEST(MaxPool2dCuda, VariantNamesAndUnknownVariantRejected) {
-  EXPECT_STREQ(max_pool2d_variant_name(MaxPool2dVariant::kV1Naive), "v1_naive");
-  EXPECT_STREQ(max_pool2d_variant_name(MaxPool2dVariant::kV2Vectorized), "v2_vectorized");
+  EXPECT_STREQ(kMaxPool2dVariants.name(MaxPool2dVariant::kV1Naive), "v1_naive");
+  EXPECT_STREQ(kMaxPool2dVariants.name(MaxPool2dVariant::kV2Vectorized), "v2_vectorized");
   UNET_REQUIRE_CUDA();
   DeviceBuffer<float> buf(64);
   try {

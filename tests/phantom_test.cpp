@@ -1,6 +1,6 @@
-// io/phantom: determinism, variety, anatomy (organ HU ranges, where the liver is), geometry, and
+// phantom/: determinism, variety, anatomy (organ HU ranges, where the liver is), geometry, and
 // the property the phantom exists for: a global HU threshold scores poorly (Dice < 0.7).
-#include "io/phantom.h"
+#include "phantom/phantom.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <map>
 #include <vector>
 
-namespace unet::io {
+namespace unet::phantom {
 namespace {
 
 Phantom small(uint64_t seed, int n = 96, int nz = 32, bool keep_tissue = false) {
@@ -227,4 +227,4 @@ TEST(Phantom, RejectsBadSizes) {
 }
 
 }  // namespace
-}  // namespace unet::io
+}  // namespace unet::phantom

@@ -1,7 +1,7 @@
-// apps/common/predictor: batching against one direct forward, eval mode, the checkpoint round trip
+// workflow/predictor: batching against one direct forward, eval mode, the checkpoint round trip
 // with a saturated head bias (all liver / no liver), mapping back to the original grid for stride
 // and bilinear (hand values and end to end), largest component, volume in mL, and every rejection.
-#include "apps/common/predictor.h"
+#include "workflow/predictor.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 
 namespace fs = std::filesystem;
 using namespace unet;
-using namespace unet::apps;
+using namespace unet::workflow;
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "apps/common/checkpoint.h"
+#include "workflow/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/safetensors.h"
@@ -151,7 +151,7 @@ TEST_P(TorchParity, OurCheckpointLoadsStrictlyIntoPyTorch) {
   if (GetParam())
     net.forward(Tensor::zeros({2, 32, 32, 1}));  // move the BN counters and statistics
   const std::string ckpt = (dir_ / "ours.safetensors").string();
-  apps::save_checkpoint(ckpt, net, nullptr, {});
+  workflow::save_checkpoint(ckpt, net, nullptr, {});
   const int rc = shell("/usr/bin/python3 " + kScript + torch_args() +
                        " --device cpu --steps 1 --warmup 0 --load " + ckpt + " > " +
                        (dir_ / "log.txt").string() + " 2>&1");

@@ -15,9 +15,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "apps/common/checkpoint.h"
+#include "workflow/checkpoint.h"
 #include "io/nifti.h"
-#include "io/phantom.h"
+#include "phantom/phantom.h"
 #include "io/prepare.h"
 #include "io/slice_cache.h"
 
@@ -61,11 +61,11 @@ class UnetPredict : public ::testing::Test {
     fs::create_directories(*root_ / "raw/train");
     fs::create_directories(*root_ / "raw/test");
     for (int c = 0; c < 2; ++c) {
-      io::PhantomOptions po;
+      phantom::PhantomOptions po;
       po.nx = po.ny = kSize;
       po.nz = 6;
       po.seed = 40 + c;
-      const io::Phantom ph = io::make_phantom(po);
+      const phantom::Phantom ph = phantom::make_phantom(po);
       const std::string split = c == 0 ? "train" : "test";
       const std::string name = c == 0 ? "case01" : "case02";
       io::write_nifti((*root_ / "raw" / split / (name + "_orig.nii.gz")).string(), ph.geometry,
@@ -80,7 +80,7 @@ class UnetPredict : public ::testing::Test {
     opt.keep_empty_train = true;
     const io::PrepareReport rep = io::prepare_dataset(opt, nullptr);
 
-    apps::Preprocess pre;
+    workflow::Preprocess pre;
     pre.slice = opt.slice;
     pre.norm.mean = rep.mean;
     pre.norm.std = rep.std;
@@ -88,13 +88,13 @@ class UnetPredict : public ::testing::Test {
     cfg.depth = 2;
     cfg.base = 4;
     model::UNet net(cfg, 9);
-    apps::save_checkpoint(ckpt(), net, nullptr, {{"preprocess", apps::preprocess_to_json(pre)}});
+    workflow::save_checkpoint(ckpt(), net, nullptr, {{"preprocess", workflow::preprocess_to_json(pre)}});
     // A saturated head bias: sigmoid = 1 everywhere, i.e. all liver whatever the input.
     for (const model::ParamRef& p : net.named_tensors()) {
       if (p.name == "head.bias") p.tensor->f32()[0] = 60.0f;
     }
-    apps::save_checkpoint(hot_ckpt(), net, nullptr,
-                          {{"preprocess", apps::preprocess_to_json(pre)}});
+    workflow::save_checkpoint(hot_ckpt(), net, nullptr,
+                          {{"preprocess", workflow::preprocess_to_json(pre)}});
   }
   static void TearDownTestSuite() {
     std::error_code ec;

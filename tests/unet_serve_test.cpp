@@ -24,11 +24,11 @@
 #include <regex>
 #include <thread>
 
-#include "apps/common/checkpoint.h"
-#include "apps/common/predictor.h"
+#include "workflow/checkpoint.h"
+#include "workflow/predictor.h"
 #include "engine/device.h"
 #include "io/nifti.h"
-#include "io/phantom.h"
+#include "phantom/phantom.h"
 #include "io/png.h"
 
 namespace fs = std::filesystem;
@@ -153,16 +153,16 @@ void make_threshold_model(model::UNet& net) {
   }
 }
 
-io::Phantom phantom(int nx, int ny, int nz, uint64_t seed) {
-  io::PhantomOptions po;
+phantom::Phantom phantom(int nx, int ny, int nz, uint64_t seed) {
+  phantom::PhantomOptions po;
   po.nx = nx;
   po.ny = ny;
   po.nz = nz;
   po.seed = seed;
-  return io::make_phantom(po);
+  return phantom::make_phantom(po);
 }
 
-void write_ct(const fs::path& path, const io::Phantom& ph) {
+void write_ct(const fs::path& path, const phantom::Phantom& ph) {
   io::write_nifti(path.string(), ph.geometry, std::vector<float>(ph.hu.begin(), ph.hu.end()),
                   kInt16);
 }
@@ -174,7 +174,7 @@ class UnetServe : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     root_ = new fs::path(tmpl);
     fs::create_directories(*root_ / "tmp");
-    pre_ = new apps::Preprocess();
+    pre_ = new workflow::Preprocess();
     pre_->slice.height = pre_->slice.width = kNet;
     pre_->norm.mean = 0.2;
     pre_->norm.std = 0.2;
@@ -183,7 +183,7 @@ class UnetServe : public ::testing::Test {
     cfg.base = 4;
     model::UNet net(cfg, 3);
     make_threshold_model(net);
-    apps::save_checkpoint(ckpt(), net, nullptr, {{"preprocess", apps::preprocess_to_json(*pre_)}});
+    workflow::save_checkpoint(ckpt(), net, nullptr, {{"preprocess", workflow::preprocess_to_json(*pre_)}});
     write_ct(*root_ / "good.nii.gz", phantom(64, 64, 12, 21));
     // --device cpu: the in-process reference runs on the CPU too, so masks compare bit for bit
     // (CudaDeviceServesWhenPresent covers the GPU).
@@ -218,12 +218,12 @@ class UnetServe : public ::testing::Test {
   }
 
   // The in-process reference: what unet_predict computes for this file with this checkpoint.
-  static apps::VolumePrediction reference(const fs::path& file) {
-    const apps::CheckpointContents c = apps::read_checkpoint(ckpt());
-    model::UNet net = apps::load_model(c);
-    apps::PredictOptions po;
+  static workflow::VolumePrediction reference(const fs::path& file) {
+    const workflow::CheckpointContents c = workflow::read_checkpoint(ckpt());
+    model::UNet net = workflow::load_model(c);
+    workflow::PredictOptions po;
     po.batch = kBatch;
-    return apps::predict_volume(net, c.preprocess(), io::read_nifti(file.string()), po);
+    return workflow::predict_volume(net, c.preprocess(), io::read_nifti(file.string()), po);
   }
 
   // Submits raw bytes; returns the response JSON and status.
@@ -270,11 +270,11 @@ class UnetServe : public ::testing::Test {
   }
 
   static fs::path* root_;
-  static apps::Preprocess* pre_;
+  static workflow::Preprocess* pre_;
   static ServerProcess* server_;
 };
 fs::path* UnetServe::root_ = nullptr;
-apps::Preprocess* UnetServe::pre_ = nullptr;
+workflow::Preprocess* UnetServe::pre_ = nullptr;
 ServerProcess* UnetServe::server_ = nullptr;
 
 TEST_F(UnetServe, HealthDescribesModelAndLimit) {
@@ -318,7 +318,7 @@ TEST_F(UnetServe, GoodVolumeMatchesInProcessPrediction) {
   const json j = wait_done(*c, id);
   ASSERT_EQ(j["status"], "done") << j.dump();
 
-  const apps::VolumePrediction ref = reference(file);
+  const workflow::VolumePrediction ref = reference(file);
   ASSERT_GT(ref.liver_voxels, 0) << "the test model must find something";
   ASSERT_LT(ref.liver_voxels, 64 * 64 * 12) << "the test model must not find everything";
   const json& r = j["result"];
@@ -379,7 +379,7 @@ TEST_F(UnetServe, GoodVolumeMatchesInProcessPrediction) {
 
 TEST_F(UnetServe, MultipartAndUncompressedUploadGiveTheSameResult) {
   // The same voxels as a plain .nii sent as a form field (curl -F file=@...).
-  const io::Phantom ph = phantom(64, 64, 5, 33);
+  const phantom::Phantom ph = phantom(64, 64, 5, 33);
   write_ct(root() / "plain.nii", ph);
   write_ct(root() / "plain.nii.gz", ph);
   auto c = client();
@@ -442,7 +442,7 @@ TEST_F(UnetServe, BadVolumesAreRejectedWithTheCliMessage) {
   write_ct(odd, phantom(50, 64, 4, 5));
   std::string mappable;
   try {
-    apps::check_mappable(*pre_, 50, 64, "odd.nii.gz");
+    workflow::check_mappable(*pre_, 50, 64, "odd.nii.gz");
   } catch (const std::exception& e) {
     mappable = e.what();
   }
@@ -534,7 +534,7 @@ TEST_F(UnetServe, ConcurrentUploadsNeverMixResults) {
     ASSERT_EQ(results[i]["status"], "done") << results[i].dump();
     EXPECT_EQ(results[i]["name"], "conc" + std::to_string(i) + ".nii.gz");
     EXPECT_EQ(results[i]["result"]["nz"], 4 + i);
-    const apps::VolumePrediction ref = reference(files[i]);
+    const workflow::VolumePrediction ref = reference(files[i]);
     EXPECT_EQ(results[i]["result"]["liver_voxels"].get<int64_t>(), ref.liver_voxels);
     const io::NiftiVolume mask =
         io::read_nifti((root() / ("conc_mask" + std::to_string(i) + ".nii.gz")).string());
@@ -548,12 +548,12 @@ TEST_F(UnetServe, ConcurrentUploadsNeverMixResults) {
 // worker while the queue (--max-queue 1) fills up: the next upload waits, the one after is refused
 // 503, and results of unfinished jobs are refused 409. SIGTERM then stops the server mid-job.
 TEST_F(UnetServe, FullQueueAndUnfinishedJobsAreRefused) {
-  apps::Preprocess pre;  // 256x256, stride, liver window
+  workflow::Preprocess pre;  // 256x256, stride, liver window
   pre.norm.mean = 0.2;
   pre.norm.std = 0.2;
   model::UNet net(model::UNetConfig{}, 5);
   const std::string big = (root() / "seed.safetensors").string();
-  apps::save_checkpoint(big, net, nullptr, {{"preprocess", apps::preprocess_to_json(pre)}});
+  workflow::save_checkpoint(big, net, nullptr, {{"preprocess", workflow::preprocess_to_json(pre)}});
   const fs::path tmp = root() / "tmp-busy";
   fs::create_directories(tmp);
   ServerProcess s({"--checkpoint", big, "--device", "cpu", "--batch", "1", "--max-queue", "1",
@@ -664,7 +664,7 @@ TEST_F(UnetServe, BrowserShowsOverlayEndToEnd) {
   auto d = client()->Get("/api/demo-volume");
   ASSERT_TRUE(d);
   spit(root() / "demo.nii.gz", d->body);
-  const apps::VolumePrediction ref = reference(root() / "demo.nii.gz");
+  const workflow::VolumePrediction ref = reference(root() / "demo.nii.gz");
   ASSERT_GT(ref.liver_voxels, 0);
   char want[64];
   std::snprintf(want, sizeof want, "<title>done: %.1f mL</title>", ref.liver_volume_ml);

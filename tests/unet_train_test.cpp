@@ -13,8 +13,8 @@
 #include <random>
 #include <sstream>
 
-#include "apps/common/checkpoint.h"
-#include "apps/common/trainer.h"
+#include "workflow/checkpoint.h"
+#include "workflow/trainer.h"
 #include "io/slice_cache.h"
 
 namespace unet {
@@ -74,9 +74,9 @@ class UnetTrain : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  apps::TrainOptions options(const std::string& out) const {
-    apps::TrainOptions o;
-    apps::apply_recipe("default", o);
+  workflow::TrainOptions options(const std::string& out) const {
+    workflow::TrainOptions o;
+    workflow::apply_recipe("default", o);
     o.cache_dir = (dir_ / "cache").string();
     o.out_dir = (dir_ / out).string();
     o.config.depth = 3;
@@ -92,7 +92,7 @@ class UnetTrain : public ::testing::Test {
 
 TEST_F(UnetTrain, LearnsDisksAndWritesItsOutputs) {
   std::ostringstream log;
-  const apps::TrainResult r = apps::train(options("run"), log);
+  const workflow::TrainResult r = workflow::train(options("run"), log);
   ASSERT_EQ(r.history.size(), 12u);
   const double best_val =
       std::max_element(r.history.begin(), r.history.end(), [](auto& a, auto& b) {
@@ -110,33 +110,33 @@ TEST_F(UnetTrain, LearnsDisksAndWritesItsOutputs) {
   std::getline(csv, header);
   EXPECT_EQ(header, "epoch,train_loss,train_dice,val_loss,val_dice,lr,seconds");
   // best.safetensors is a model file (no optimizer state) that loads into the same configuration.
-  const apps::CheckpointContents best =
-      apps::read_checkpoint((dir_ / "run" / "best.safetensors").string());
+  const workflow::CheckpointContents best =
+      workflow::read_checkpoint((dir_ / "run" / "best.safetensors").string());
   EXPECT_FALSE(best.file.has("optim.m.head.weight"));
   EXPECT_EQ(best.config.depth, 3);
-  EXPECT_NO_THROW(apps::load_model(best));
+  EXPECT_NO_THROW(workflow::load_model(best));
   EXPECT_NO_THROW(best.preprocess());
 }
 
 TEST_F(UnetTrain, ResumeContinuesBitwiseIdentically) {
   std::ostringstream log;
-  apps::TrainOptions straight = options("straight");
+  workflow::TrainOptions straight = options("straight");
   straight.epochs = 2;
-  apps::train(straight, log);
+  workflow::train(straight, log);
 
-  apps::TrainOptions first = options("resumed");
+  workflow::TrainOptions first = options("resumed");
   first.epochs = 2;
   first.stop_after_epoch = 1;
-  apps::train(first, log);
-  apps::TrainOptions second = first;
+  workflow::train(first, log);
+  workflow::TrainOptions second = first;
   second.stop_after_epoch = 0;
   second.resume = (dir_ / "resumed" / "last.safetensors").string();
-  apps::train(second, log);
+  workflow::train(second, log);
 
-  const apps::CheckpointContents a =
-      apps::read_checkpoint((dir_ / "straight" / "last.safetensors").string());
-  const apps::CheckpointContents b =
-      apps::read_checkpoint((dir_ / "resumed" / "last.safetensors").string());
+  const workflow::CheckpointContents a =
+      workflow::read_checkpoint((dir_ / "straight" / "last.safetensors").string());
+  const workflow::CheckpointContents b =
+      workflow::read_checkpoint((dir_ / "resumed" / "last.safetensors").string());
   ASSERT_EQ(a.file.tensors.size(), b.file.tensors.size());
   for (size_t i = 0; i < a.file.tensors.size(); ++i) {
     const Tensor& ta = a.file.tensors[i].tensor;
@@ -149,21 +149,21 @@ TEST_F(UnetTrain, ResumeContinuesBitwiseIdentically) {
 
 TEST_F(UnetTrain, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   std::ostringstream log;
-  apps::TrainOptions first = options("run");
+  workflow::TrainOptions first = options("run");
   first.epochs = 3;
   first.stop_after_epoch = 1;
-  apps::train(first, log);
+  workflow::train(first, log);
   const fs::path last = dir_ / "run" / "last.safetensors";
   std::ifstream in(last, std::ios::binary);
   const std::string before((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 
-  apps::TrainOptions blow_up = first;
+  workflow::TrainOptions blow_up = first;
   blow_up.stop_after_epoch = 0;
   blow_up.resume = last.string();
   blow_up.lr = 1e30f;  // the first update sends weights to ~1e30: the next loss overflows
-  blow_up.schedule = apps::Schedule::kConstant;
+  blow_up.schedule = workflow::Schedule::kConstant;
   try {
-    apps::train(blow_up, log);
+    workflow::train(blow_up, log);
     FAIL() << "expected a non-finite loss error";
   } catch (const std::runtime_error& e) {
     const std::string msg = e.what();
@@ -178,31 +178,31 @@ TEST_F(UnetTrain, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
 
 TEST_F(UnetTrain, RejectsBadOptionsAndMissingData) {
   std::ostringstream log;
-  apps::TrainOptions o = options("run");
+  workflow::TrainOptions o = options("run");
   o.cache_dir = (dir_ / "nowhere").string();
   try {
-    apps::train(o, log);
+    workflow::train(o, log);
     FAIL();
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("nowhere"), std::string::npos) << e.what();
   }
   o = options("run");
   o.epochs = 0;
-  EXPECT_THROW(apps::train(o, log), std::invalid_argument);
+  EXPECT_THROW(workflow::train(o, log), std::invalid_argument);
   o = options("run");
   o.resume = (dir_ / "cache" / "train" / "manifest.json").string();
   try {
-    apps::train(o, log);
+    workflow::train(o, log);
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("manifest.json"), std::string::npos) << e.what();
   }
-  apps::TrainOptions r;
-  EXPECT_THROW(apps::apply_recipe("keras", r), std::invalid_argument);
+  workflow::TrainOptions r;
+  EXPECT_THROW(workflow::apply_recipe("keras", r), std::invalid_argument);
 }
 
 TEST(CollapseDetector, WarnsWhenThePredictionStaysEmptyOverLiverTargets) {
-  apps::CollapseDetector d(3);
+  workflow::CollapseDetector d(3);
   const float empty[4] = {-1, -2, -3, -4}, some[4] = {-1, 2, -3, -4};
   const float liver[4] = {0, 1, 1, 0}, none[4] = {0, 0, 0, 0};
   EXPECT_FALSE(d.update(empty, liver, 4));

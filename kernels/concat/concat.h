@@ -6,14 +6,15 @@
 // Backward splits dy the same way: da[p,:] = dy[p, 0:C1], db[p,:] = dy[p, C1:C1+C2].
 // In the U-Net decoder `a` is the transposed-conv output and `b` the encoder skip.
 //
-// FLOPs: none. Bytes (fp32): forward and backward each read and write pixels*(C1+C2) floats:
-// 8*pixels*(C1+C2).
+// FLOPs: none. Bytes (fp32): forward and backward each read and write pixels*(C1+C2) floats,
+// 8*pixels*(C1+C2) bytes per pass.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "kernels/common/stream.h"
+#include "kernels/common/variant_table.h"
 
 namespace unet::kernels {
 
@@ -37,8 +38,9 @@ enum class ConcatVariant : int {
   kV1Naive = 1,       // v1: one thread per output element, scalar loads
   kV2Vectorized = 2,  // v2: float4 when C1%4==0, C2%4==0 and pointers are 16-byte aligned
 };
-constexpr int kConcatVariantCount = 2;
-const char* concat_variant_name(ConcatVariant v);  // "v1_naive", "v2_vectorized"
+inline constexpr VariantInfo kConcatVariantRows[] = {{1, "v1_naive", false},
+                                                     {2, "v2_vectorized", false}};
+inline constexpr VariantTable kConcatVariants{"concat", kConcatVariantRows, 2, 2};
 void concat_forward_cuda(ConcatVariant v, const ConcatShape& s, const float* a, const float* b,
                          float* y, Stream stream);
 void concat_backward_cuda(ConcatVariant v, const ConcatShape& s, const float* dy, float* da,

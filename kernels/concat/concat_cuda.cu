@@ -56,25 +56,9 @@ __global__ void concat_backward_kernel(int64_t total, int C1, int C2, const T* _
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-void check_variant(const char* op, ConcatVariant v) {
-  if (v != ConcatVariant::kV1Naive && v != ConcatVariant::kV2Vectorized) {
-    throw std::invalid_argument(std::string(op) + ": unknown variant " +
-                                std::to_string(static_cast<int>(v)) +
-                                "; use ConcatVariant::kV1Naive or kV2Vectorized");
-  }
-}
+void check_variant(const char* op, ConcatVariant v) { kConcatVariants.at(v, op); }
 
 }  // namespace
-
-const char* concat_variant_name(ConcatVariant v) {
-  switch (v) {
-    case ConcatVariant::kV1Naive:
-      return "v1_naive";
-    case ConcatVariant::kV2Vectorized:
-      return "v2_vectorized";
-  }
-  return "unknown";
-}
 
 void concat_forward_cuda(ConcatVariant v, const ConcatShape& s, const float* a, const float* b,
                          float* y, Stream stream) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "kernels/common/stream.h"
+#include "kernels/common/variant_table.h"
 
 namespace unet::kernels {
 
@@ -63,10 +64,12 @@ enum class Conv2dVariant : int {
   kV2Tiled = 2,             // shared-memory tiled implicit GEMM on CUDA cores (exact fp32)
   kV3ImplicitGemmTf32 = 3,  // implicit GEMM on tensor cores (TF32 mma), fused epilogue
 };
-constexpr int kConv2dVariantCount = 3;
-const char* conv2d_variant_name(Conv2dVariant v);  // "v1_naive", "v2_tiled", "v3_tf32"
-// True when the variant rounds inputs to TF32 (tests use the ~1e-3 tolerance for those).
-bool conv2d_variant_is_tf32(Conv2dVariant v);
+inline constexpr VariantInfo kConv2dVariantRows[] = {
+    {1, "v1_naive", false}, {2, "v2_tiled", false}, {3, "v3_tf32", true}};
+// Defaults by measurement (docs/PERFORMANCE.md, H200, 2026-11-26): v3 ran at 0.6-1.1x of v2's
+// speed and the whole TF32 training step was slower than the fp32 one, so TF32 mode keeps v2
+// until a tensor-core variant is faster.
+inline constexpr VariantTable kConv2dVariants{"conv2d", kConv2dVariantRows, 2, 2};
 
 // Scratch bytes a call needs (0 when none). The caller passes a device buffer at least this big.
 size_t conv2d_forward_workspace_bytes(Conv2dVariant v, const Conv2dShape& s);

@@ -73,14 +73,7 @@ namespace {
 
 using conv2d_cuda::shape_string;
 
-void check_variant(Conv2dVariant v, const char* op) {
-  const int i = static_cast<int>(v);
-  if (i < 1 || i > kConv2dVariantCount) {
-    throw std::invalid_argument(std::string(op) + ": invalid Conv2dVariant value " +
-                                std::to_string(i) + " (valid: 1.." +
-                                std::to_string(kConv2dVariantCount) + ")");
-  }
-}
+void check_variant(Conv2dVariant v, const char* op) { kConv2dVariants.at(v, op); }
 
 // Int32 indexing inside the kernels: every tensor must have fewer than 2^31 elements.
 void check_shape(const Conv2dShape& s, const char* op) {
@@ -118,24 +111,6 @@ void check_workspace(const void* ws, size_t bytes, const char* op) {
 }
 
 }  // namespace
-
-const char* conv2d_variant_name(Conv2dVariant v) {
-  check_variant(v, "conv2d_variant_name");
-  switch (v) {
-    case Conv2dVariant::kV1Naive:
-      return "v1_naive";
-    case Conv2dVariant::kV2Tiled:
-      return "v2_tiled";
-    case Conv2dVariant::kV3ImplicitGemmTf32:
-      return "v3_tf32";
-  }
-  return "";
-}
-
-bool conv2d_variant_is_tf32(Conv2dVariant v) {
-  check_variant(v, "conv2d_variant_is_tf32");
-  return v == Conv2dVariant::kV3ImplicitGemmTf32;
-}
 
 size_t conv2d_forward_workspace_bytes(Conv2dVariant v, const Conv2dShape& s) {
   check_variant(v, "conv2d_forward_workspace_bytes");

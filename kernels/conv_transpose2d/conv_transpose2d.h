@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "kernels/common/stream.h"
+#include "kernels/common/variant_table.h"
 
 namespace unet::kernels {
 
@@ -57,9 +58,11 @@ enum class ConvTranspose2dVariant : int {
   kV2GemmScatter = 2,  // tiled GEMM [NHW x C] x [C x RSK] on CUDA cores + scatter (exact fp32)
   kV3GemmTf32 = 3,     // the same GEMM on tensor cores (TF32 mma)
 };
-constexpr int kConvTranspose2dVariantCount = 3;
-const char* conv_transpose2d_variant_name(ConvTranspose2dVariant v);
-bool conv_transpose2d_variant_is_tf32(ConvTranspose2dVariant v);
+inline constexpr VariantInfo kConvTranspose2dVariantRows[] = {
+    {1, "v1_naive", false}, {2, "v2_gemm_scatter", false}, {3, "v3_tf32", true}};
+// Defaults follow conv2d's rule (its v3 is unmeasured): v2 in both math modes.
+inline constexpr VariantTable kConvTranspose2dVariants{"conv_transpose2d",
+                                                       kConvTranspose2dVariantRows, 2, 2};
 // v2/v3 require the non-overlapping case (R == stride_h, S == stride_w); they throw
 // std::invalid_argument otherwise. v1 handles any R,S,stride.
 bool conv_transpose2d_variant_supports(ConvTranspose2dVariant v, const ConvTranspose2dShape& s);

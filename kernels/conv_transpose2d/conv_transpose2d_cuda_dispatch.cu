@@ -74,18 +74,14 @@ void finish_backward_weight(const ConvTranspose2dShape& s, const float* partial,
 namespace {
 
 void check_variant(const char* op, ConvTranspose2dVariant v, const ConvTranspose2dShape& s) {
-  const int id = static_cast<int>(v);
-  if (id < 1 || id > kConvTranspose2dVariantCount) {
-    throw std::invalid_argument(std::string(op) + ": unknown variant " + std::to_string(id) +
-                                "; use kV1Naive, kV2GemmScatter or kV3GemmTf32");
-  }
+  kConvTranspose2dVariants.at(v, op);
   if (int64_t(s.N) * s.H * s.W > INT32_MAX) {
     throw std::invalid_argument(std::string(op) + ": N*H*W must be < 2^31 (shape " +
                                 detail::conv_transpose2d_shape_string(s) +
                                 "); split the batch into smaller calls");
   }
   if (!conv_transpose2d_variant_supports(v, s)) {
-    throw std::invalid_argument(std::string(op) + ": variant " + conv_transpose2d_variant_name(v) +
+    throw std::invalid_argument(std::string(op) + ": variant " + kConvTranspose2dVariants.name(v) +
                                 " needs R == stride_h and S == stride_w (shape " +
                                 detail::conv_transpose2d_shape_string(s) +
                                 "); use v1_naive for overlapping or gapped "
@@ -94,22 +90,6 @@ void check_variant(const char* op, ConvTranspose2dVariant v, const ConvTranspose
 }
 
 }  // namespace
-
-const char* conv_transpose2d_variant_name(ConvTranspose2dVariant v) {
-  switch (v) {
-    case ConvTranspose2dVariant::kV1Naive:
-      return "v1_naive";
-    case ConvTranspose2dVariant::kV2GemmScatter:
-      return "v2_gemm_scatter";
-    case ConvTranspose2dVariant::kV3GemmTf32:
-      return "v3_tf32";
-  }
-  return "unknown";
-}
-
-bool conv_transpose2d_variant_is_tf32(ConvTranspose2dVariant v) {
-  return v == ConvTranspose2dVariant::kV3GemmTf32;
-}
 
 bool conv_transpose2d_variant_supports(ConvTranspose2dVariant v, const ConvTranspose2dShape& s) {
   if (v == ConvTranspose2dVariant::kV1Naive) return true;

@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "kernels/common/stream.h"
+#include "kernels/common/variant_table.h"
 
 namespace unet::kernels {
 
@@ -51,8 +52,9 @@ enum class MaxPool2dVariant : int {
   kV1Naive = 1,       // v1: one thread per output (forward) / input (backward) element
   kV2Vectorized = 2,  // v2: float4 over channels when C%4==0 and pointers are 16-byte aligned
 };
-constexpr int kMaxPool2dVariantCount = 2;
-const char* max_pool2d_variant_name(MaxPool2dVariant v);  // "v1_naive", "v2_vectorized"
+inline constexpr VariantInfo kMaxPool2dVariantRows[] = {{1, "v1_naive", false},
+                                                         {2, "v2_vectorized", false}};
+inline constexpr VariantTable kMaxPool2dVariants{"max_pool2d", kMaxPool2dVariantRows, 2, 2};
 void max_pool2d_forward_cuda(MaxPool2dVariant v, const MaxPool2dShape& s, const float* x, float* y,
                              Stream stream);
 void max_pool2d_backward_cuda(MaxPool2dVariant v, const MaxPool2dShape& s, const float* x,

@@ -193,25 +193,9 @@ __global__ void backward_v2(Dims d, const float4* __restrict__ x, const float4* 
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-void check_variant(const char* op, MaxPool2dVariant v) {
-  if (v != MaxPool2dVariant::kV1Naive && v != MaxPool2dVariant::kV2Vectorized) {
-    throw std::invalid_argument(std::string(op) + ": unknown variant " +
-                                std::to_string(static_cast<int>(v)) +
-                                "; use MaxPool2dVariant::kV1Naive or kV2Vectorized");
-  }
-}
+void check_variant(const char* op, MaxPool2dVariant v) { kMaxPool2dVariants.at(v, op); }
 
 }  // namespace
-
-const char* max_pool2d_variant_name(MaxPool2dVariant v) {
-  switch (v) {
-    case MaxPool2dVariant::kV1Naive:
-      return "v1_naive";
-    case MaxPool2dVariant::kV2Vectorized:
-      return "v2_vectorized";
-  }
-  return "unknown";
-}
 
 void max_pool2d_forward_cuda(MaxPool2dVariant v, const MaxPool2dShape& s, const float* x, float* y,
                              Stream stream) {

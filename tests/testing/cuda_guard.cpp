@@ -1,5 +1,9 @@
 #include "tests/testing/cuda_guard.h"
 
+#ifdef UNET_HAS_CUDA
+#include <cuda_runtime.h>
+#endif
+
 namespace unet::testing {
 
 std::string cuda_unavailable_reason() {

@@ -1,7 +1,7 @@
 #include "tests/testing/reference_unet.h"
 
 #include "kernels/batch_norm2d/batch_norm2d.h"
-#include "kernels/bce_loss/bce_loss.h"
+#include "kernels/bce_with_logits/bce_with_logits.h"
 #include "kernels/concat/concat.h"
 #include "kernels/conv2d/conv2d.h"
 #include "kernels/conv_transpose2d/conv_transpose2d.h"

@@ -95,12 +95,37 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed) {
 }
 
 void expect_invalid(const std::function<void()>& call, const std::string& needle) {
+  expect_invalid(call, std::vector<std::string>{needle});
+}
+
+void expect_invalid(const std::function<void()>& call, const std::vector<std::string>& needles) {
   try {
     call();
-    ADD_FAILURE() << "expected std::invalid_argument containing '" << needle << "'";
+    ADD_FAILURE() << "expected std::invalid_argument containing '" << needles.front() << "'";
   } catch (const std::invalid_argument& e) {
+    for (const std::string& needle : needles) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
+}
+
+void expect_runtime_error(const std::function<void()>& call, const std::string& needle) {
+  try {
+    call();
+    ADD_FAILURE() << "expected std::runtime_error containing '" << needle << "'";
+  } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
   }
+}
+
+std::string error_message(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an exception";
+  return "";
 }
 
 std::vector<double> numeric_gradient(const std::function<double()>& loss,

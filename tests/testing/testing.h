@@ -35,6 +35,12 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed);
 // Expects `call` to throw std::invalid_argument whose message contains `needle`; a failure is
 // reported in the calling test (used by the rejection-path tests of every kernel).
 void expect_invalid(const std::function<void()>& call, const std::string& needle);
+// The same with several parts that must all appear (for example the op name and the reason).
+void expect_invalid(const std::function<void()>& call, const std::vector<std::string>& needles);
+// Expects `call` to throw std::runtime_error (CUDA-free builds, I/O failures) containing `needle`.
+void expect_runtime_error(const std::function<void()>& call, const std::string& needle);
+// The message of the std::exception `call` throws; a test failure and "" when it throws none.
+std::string error_message(const std::function<void()>& call);
 
 // Central finite differences of a scalar function of `params` (changed in place and restored).
 std::vector<double> numeric_gradient(const std::function<double()>& loss,

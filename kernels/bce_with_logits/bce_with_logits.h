@@ -1,4 +1,4 @@
-// bce_loss: binary cross-entropy with logits, MEAN over n (PyTorch's BCEWithLogitsLoss):
+// bce_with_logits: binary cross-entropy with logits, MEAN over n (PyTorch's BCEWithLogitsLoss):
 //
 //   loss = mean_i( max(x_i, 0) - x_i*t_i + log1p(exp(-|x_i|)) )      (stable for any |x|)
 //   dx_i = dloss * (sigmoid(x_i) - t_i) / n

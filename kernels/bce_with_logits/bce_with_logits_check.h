@@ -1,4 +1,4 @@
-// Argument checks shared by the bce_loss backends (internal; not part of the contract).
+// Argument checks shared by the bce_with_logits backends (internal; not part of the contract).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// bce_loss CUDA: binary cross-entropy with logits, mean over n.
+// bce_with_logits CUDA: binary cross-entropy with logits, mean over n.
 //
 // Forward: 8 bytes read per element, one expf + one log1pf; backward: 12 bytes moved per element.
 // At 32x256x256 (2.1M elements) that is 16.8 MB / 25.2 MB: launch-latency territory on an H200.
@@ -10,8 +10,8 @@
 
 #include <algorithm>
 
-#include "kernels/bce_loss/bce_loss.h"
-#include "kernels/bce_loss/bce_loss_check.h"
+#include "kernels/bce_with_logits/bce_with_logits.h"
+#include "kernels/bce_with_logits/bce_with_logits_check.h"
 #include "kernels/common/cuda_check.h"
 
 namespace unet::kernels {

@@ -1,11 +1,11 @@
-// bce_loss CPU backends: the naive reference and the OpenMP fast path. ~10 FLOPs plus one exp and
+// bce_with_logits CPU backends: the naive reference and the OpenMP fast path. ~10 FLOPs plus one exp and
 // one log1p per element; 8 bytes read forward, 12 bytes moved backward.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "kernels/bce_loss/bce_loss.h"
-#include "kernels/bce_loss/bce_loss_check.h"
+#include "kernels/bce_with_logits/bce_with_logits.h"
+#include "kernels/bce_with_logits/bce_with_logits_check.h"
 
 namespace unet::kernels {
 namespace {
