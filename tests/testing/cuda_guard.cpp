@@ -6,6 +6,14 @@
 
 namespace unet::testing {
 
+bool cuda_backend_built() {
+#ifdef UNET_HAS_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::string cuda_unavailable_reason() {
 #ifdef UNET_HAS_CUDA
   int count = 0;

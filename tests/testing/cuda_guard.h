@@ -15,6 +15,9 @@ namespace unet::testing {
 
 // Empty string when a CUDA device is usable, otherwise the reason it is not.
 std::string cuda_unavailable_reason();
+// True when the CUDA kernels are compiled in (whether or not a device is present). Host-side checks
+// of CUDA entry points (argument and variant validation before any launch) need only this.
+bool cuda_backend_built();
 
 template <typename T>
 class DeviceBuffer {
@@ -47,4 +50,12 @@ class DeviceBuffer {
   do {                                                                               \
     const std::string unet_cuda_reason = ::unet::testing::cuda_unavailable_reason(); \
     if (!unet_cuda_reason.empty()) GTEST_SKIP() << unet_cuda_reason;                 \
+  } while (0)
+
+// For tests of host-side validation in CUDA entry points: runs without a device, skips only in a
+// build without the CUDA backend (where the entry points are stubs that report exactly that).
+#define UNET_REQUIRE_CUDA_BUILD()                                                         \
+  do {                                                                                    \
+    if (!::unet::testing::cuda_backend_built())                                           \
+      GTEST_SKIP() << "built without the CUDA backend (UNET_CUDA=OFF or nvcc not found)"; \
   } while (0)
