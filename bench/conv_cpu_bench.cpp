@@ -6,8 +6,12 @@
 // naive reference runs ~1 GFLOP/s, so it is registered only for layers up to kRefMaxGflop per pass,
 // with a single iteration.
 //
+// Names: <conv2d|conv_transpose2d>/<fwd|bwd_data|bwd_weight>/<cpu|ref>/<shape>, shape =
+// N<n>_H<h>_W<w>_C<c>_K<k>_R<r>_S<s> (input N,H,W,C; K output channels; R x S kernel), e.g.
+// conv2d/fwd/cpu/N1_H256_W256_C32_K32_R3_S3.
+//
 //   ./conv_cpu_bench                               all layers, fast + ref where small
-//   ./conv_cpu_bench --benchmark_filter=fast       fast path only
+//   ./conv_cpu_bench --benchmark_filter=/cpu/      fast path only
 
 #include <benchmark/benchmark.h>
 
@@ -58,6 +62,13 @@ struct ConvTLayer {
 const std::vector<ConvTLayer> kConvTLayers = {
     {16, 512, 256}, {32, 256, 128}, {64, 128, 64}, {128, 64, 32}};
 
+// The shape segment of a name: N1_H256_W256_C32_K32_R3_S3.
+std::string conv_dims(int n, int hw, int c, int k, int r) {
+  return "N" + std::to_string(n) + "_H" + std::to_string(hw) + "_W" + std::to_string(hw) + "_C" +
+         std::to_string(c) + "_K" + std::to_string(k) + "_R" + std::to_string(r) + "_S" +
+         std::to_string(r);
+}
+
 int batch() {
   const char* env = std::getenv("UNET_CONV_BENCH_BATCH");
   return env ? std::max(1, std::atoi(env)) : 1;
@@ -67,9 +78,7 @@ void register_conv2d(const Conv2dLayer& l, int n) {
   Conv2dShape s;
   s.N = n, s.H = s.W = l.hw, s.C = l.c, s.K = l.k, s.R = s.S = l.r;
   s.pad_h = s.pad_w = (l.r - 1) / 2;
-  const std::string tag = std::to_string(l.hw) + ":" + std::to_string(l.c) + "->" +
-                          std::to_string(l.k) + "/k" + std::to_string(l.r) + "/n" +
-                          std::to_string(n);
+  const std::string tag = conv_dims(n, l.hw, l.c, l.k, l.r);
   using Fn = std::function<void(const Conv2dShape&, const float*, const float*, const float*,
                                 float*)>;  // (shape, in_a, in_b, relu_y, out)
   struct Pass {
@@ -105,8 +114,7 @@ void register_conv2d(const Conv2dLayer& l, int n) {
     for (int ref = 0; ref < 2; ++ref) {
       if (ref && s.flops() * 1e-9 > kRefMaxGflop) continue;
       const Pass pass = passes[pi];
-      const std::string name =
-          std::string("conv2d_") + pass.name + (ref ? "/ref/" : "/fast/") + tag;
+      const std::string name = std::string("conv2d/") + pass.name + (ref ? "/ref/" : "/cpu/") + tag;
       auto* b =
           benchmark::RegisterBenchmark(name.c_str(), [s, pi, ref, pass](benchmark::State& state) {
             const auto x = random_vector(s.x_size(), 1), w = random_vector(s.w_size(), 2),
@@ -139,14 +147,13 @@ void register_conv2d(const Conv2dLayer& l, int n) {
 void register_conv_transpose2d(const ConvTLayer& l, int n) {
   ConvTranspose2dShape s;
   s.N = n, s.H = s.W = l.hw, s.C = l.c, s.K = l.k, s.R = s.S = 2, s.stride_h = s.stride_w = 2;
-  const std::string tag = std::to_string(l.hw) + ":" + std::to_string(l.c) + "->" +
-                          std::to_string(l.k) + "/n" + std::to_string(n);
+  const std::string tag = conv_dims(n, l.hw, l.c, l.k, 2);
   const char* pass_names[3] = {"fwd", "bwd_data", "bwd_weight"};
   for (int pi = 0; pi < 3; ++pi) {
     for (int ref = 0; ref < 2; ++ref) {
       if (ref && s.flops() * 1e-9 > kRefMaxGflop) continue;
       const std::string name =
-          std::string("conv_transpose2d_") + pass_names[pi] + (ref ? "/ref/" : "/fast/") + tag;
+          std::string("conv_transpose2d/") + pass_names[pi] + (ref ? "/ref/" : "/cpu/") + tag;
       auto* b = benchmark::RegisterBenchmark(name.c_str(), [s, pi, ref](benchmark::State& state) {
         const auto x = random_vector(s.x_size(), 1), w = random_vector(s.w_size(), 2),
                    dy = random_vector(s.y_size(), 3), bias = random_vector(s.K, 4);

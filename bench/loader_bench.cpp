@@ -1,9 +1,14 @@
 // DataLoader throughput in slices/s on 256x256 slices, batch 10 (the seed recipe), with and without
 // augmentation, prefetching on. The loader must feed training >= 10x faster than it consumes
 // (docs/PREPARE.md has the numbers and the comparison).
+//
+// Names: loader/<next_batch|next_batch_augmented>/threads<t>/N10_H256_W256 (t OpenMP threads per
+// batch) and loader/augment_slice/cpu/H256_W256.
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <string>
+#include <utility>
 
 #include "io/loader.h"
 
@@ -28,14 +33,14 @@ const Data& data() {
   return d;
 }
 
-// args: augment (0/1), OpenMP threads per batch.
-void BM_Loader(benchmark::State& state) {
+// Batches of 10 from the loader, with or without augmentation, `threads` OpenMP threads per batch.
+void BM_Loader(benchmark::State& state, bool augment, int threads) {
   const Data& d = data();
   unet::io::LoaderOptions o;
   o.batch_size = 10;
-  o.augment.enabled = state.range(0) != 0;
+  o.augment.enabled = augment;
   o.augment.flip_lr_prob = 0.5;
-  o.num_threads = static_cast<int>(state.range(1));
+  o.num_threads = threads;
   unet::io::DataLoader loader(d.images.data(), d.masks.data(), kSlices, kH, kW, {}, o);
   int64_t slices = 0;
   unet::io::Batch b;
@@ -48,14 +53,6 @@ void BM_Loader(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(slices), benchmark::Counter::kIsRate);
   state.SetBytesProcessed(slices * int64_t{kH} * kW * 8);
 }
-BENCHMARK(BM_Loader)
-    ->ArgNames({"augment", "threads"})
-    ->Args({0, 1})
-    ->Args({1, 1})
-    ->Args({1, 2})
-    ->Args({1, 8})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
 
 // One 256x256 slice through augment_slice_to (bilinear image + nearest mask): the per-slice cost
 // a producer thread pays, in CPU time (less sensitive to a shared, loaded machine than real time).
@@ -73,8 +70,28 @@ void BM_AugmentSlice(benchmark::State& state) {
   state.counters["slices/s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_AugmentSlice)->Unit(benchmark::kMicrosecond);
+
+void register_all() {
+  for (auto [augment, threads] :
+       {std::pair<bool, int>{false, 1}, {true, 1}, {true, 2}, {true, 8}}) {
+    const std::string name = std::string("loader/") +
+                             (augment ? "next_batch_augmented" : "next_batch") + "/threads" +
+                             std::to_string(threads) + "/N10_H256_W256";
+    benchmark::RegisterBenchmark(name.c_str(), BM_Loader, augment, threads)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  benchmark::RegisterBenchmark("loader/augment_slice/cpu/H256_W256", BM_AugmentSlice)
+      ->Unit(benchmark::kMicrosecond);
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

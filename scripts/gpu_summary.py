@@ -1,17 +1,30 @@
 #!/usr/bin/env python3
 """Prints the short table that ends scripts/gpu_check.sh: our training step vs PyTorch's, same card."""
 import json
+import re
 import sys
 from pathlib import Path
+
+
+def batch_and_precision(name):
+    """(batch, "fp32"|"tf32") of a train_step_bench name, or None (a CPU row): the path segment
+    b<N> (or one starting N<N>_) and the segment fp32/tf32, wherever they sit, e.g.
+    .../cuda/seed_256/b10/tf32/iterations:10/manual_time. Segments are stripped, so results saved
+    while the names still had spaces ("run_train_step/cuda / seed_256 / b10 / tf32/...") read the
+    same."""
+    parts = [p.strip() for p in name.split("/")]
+    batches = [int(m.group(1)) for p in parts if (m := re.match(r"(?:b|N)(\d+)(?:_|$)", p))]
+    precisions = [p for p in parts if p in ("fp32", "tf32")]
+    return (batches[0], precisions[0]) if batches and precisions else None
+
 
 results = Path(sys.argv[1])
 ours = {}
 try:
     for b in json.loads((results / "train_step.json").read_text())["benchmarks"]:
-        # names like "run_train_step/cuda / seed_256 / b10 / tf32/iterations:10/manual_time"
-        # (Google Benchmark keeps the spaces of the BENCHMARK_CAPTURE argument)
-        parts = [p.strip() for p in b["name"].split("/")]
-        ours[(int(parts[3][1:]), parts[4])] = (b.get("img_per_s", 0.0), b.get("peak_GiB", 0.0))
+        key = batch_and_precision(b["name"])
+        if key:
+            ours[key] = (b.get("img_per_s", 0.0), b.get("peak_GiB", 0.0))
 except Exception as e:  # keep the table even when one side failed
     print(f"(no training-step results: {e})")
 torch = {}
