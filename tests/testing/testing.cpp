@@ -95,13 +95,13 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed) {
 }
 
 void expect_invalid(const std::function<void()>& call, const std::string& needle) {
-  expect_invalid(call, std::vector<std::string>{needle});
+  expect_invalid(call, {needle});
 }
 
-void expect_invalid(const std::function<void()>& call, const std::vector<std::string>& needles) {
+void expect_invalid(const std::function<void()>& call, std::initializer_list<std::string> needles) {
   try {
     call();
-    ADD_FAILURE() << "expected std::invalid_argument containing '" << needles.front() << "'";
+    ADD_FAILURE() << "expected std::invalid_argument containing '" << *needles.begin() << "'";
   } catch (const std::invalid_argument& e) {
     for (const std::string& needle : needles) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();

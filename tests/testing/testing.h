@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,7 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed);
 // reported in the calling test (used by the rejection-path tests of every kernel).
 void expect_invalid(const std::function<void()>& call, const std::string& needle);
 // The same with several parts that must all appear (for example the op name and the reason).
-void expect_invalid(const std::function<void()>& call, const std::vector<std::string>& needles);
+void expect_invalid(const std::function<void()>& call, std::initializer_list<std::string> needles);
 // Expects `call` to throw std::runtime_error (CUDA-free builds, I/O failures) containing `needle`.
 void expect_runtime_error(const std::function<void()>& call, const std::string& needle);
 // The message of the std::exception `call` throws; a test failure and "" when it throws none.

@@ -1,0 +1,82 @@
+// The variant plumbing every op shares: kernels::VariantTable (names, lookup, parsing, defaults)
+// and the engine's choice of variant (kernel_config().variant, math mode).
+#include "engine/kernel_config.h"
+
+#include <gtest/gtest.h>
+
+#include "kernels/common/variant_table.h"
+#include "kernels/conv2d/conv2d.h"
+#include "kernels/max_pool2d/max_pool2d.h"
+#include "tests/testing/testing.h"
+
+namespace unet {
+namespace {
+
+using testing::expect_invalid;
+
+constexpr kernels::VariantInfo kRows[] = {{1, "v1_naive", false}, {3, "v3_tf32", true}};
+constexpr kernels::VariantTable kTable{"toy", kRows, 1, 3};
+
+TEST(VariantTable, LooksUpNamesAndPrecisionById) {
+  EXPECT_EQ(kTable.size(), 2);
+  EXPECT_STREQ(kTable.at(3, "test").name, "v3_tf32");
+  EXPECT_TRUE(kTable.at(3, "test").tf32);
+  EXPECT_FALSE(kTable.at(1, "test").tf32);
+  EXPECT_EQ(kTable.find(2), nullptr);  // ids need not be contiguous
+  EXPECT_EQ(kTable.ids(), (std::vector<int>{1, 3}));
+  EXPECT_EQ(kTable.known(), "1 v1_naive, 3 v3_tf32");
+}
+
+TEST(VariantTable, UnknownIdNamesTheCallerTheOpAndTheChoices) {
+  expect_invalid([] { kTable.at(2, "toy_forward_cuda"); },
+                 {"toy_forward_cuda: unknown variant 2 of toy", "known: 1 v1_naive, 3 v3_tf32"});
+}
+
+TEST(VariantTable, ParsesNumberShortAndFullName) {
+  EXPECT_EQ(kTable.parse("3"), 3);
+  EXPECT_EQ(kTable.parse("v3"), 3);
+  EXPECT_EQ(kTable.parse("v3_tf32"), 3);
+  EXPECT_EQ(kTable.parse("v1_naive"), 1);
+  expect_invalid([] { kTable.parse("v2"); }, {"unknown toy variant 'v2'", "known: 1 v1_naive"});
+}
+
+TEST(VariantTable, DefaultsDependOnTheMathMode) {
+  EXPECT_EQ(kTable.default_id(false), 1);
+  EXPECT_EQ(kTable.default_id(true), 3);
+}
+
+// Restores the process-wide configuration whatever a test does to it.
+class KernelConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { saved_ = kernel_config(); }
+  void TearDown() override { kernel_config() = saved_; }
+  KernelConfig saved_;
+};
+
+TEST_F(KernelConfigTest, EngineRunsTheTableDefaultUnlessAVariantIsForced) {
+  kernel_config().math = MathMode::kFp32;
+  EXPECT_EQ(variant_in_use(kTable), 1);
+  kernel_config().math = MathMode::kTf32;
+  EXPECT_EQ(variant_in_use(kTable), 3);
+  kernel_config().variant["toy"] = 1;
+  EXPECT_EQ(variant_in_use(kTable), 1);
+  // Forcing one op leaves the others on their defaults.
+  EXPECT_EQ(variant_in_use(kernels::kMaxPool2dVariants),
+            kernels::kMaxPool2dVariants.default_id(true));
+}
+
+TEST_F(KernelConfigTest, ForcingAnUnknownVariantIsRejected) {
+  kernel_config().variant["conv2d"] = 9;
+  expect_invalid([] { variant_in_use(kernels::kConv2dVariants); },
+                 {"unknown variant 9 of conv2d", "known: 1 v1_naive, 2 v2_tiled, 3 v3_tf32"});
+}
+
+TEST(KernelConfig, ParsesMathModes) {
+  EXPECT_EQ(parse_math_mode("fp32"), MathMode::kFp32);
+  EXPECT_EQ(parse_math_mode("tf32"), MathMode::kTf32);
+  EXPECT_STREQ(math_mode_name(MathMode::kTf32), "tf32");
+  expect_invalid([] { parse_math_mode("bf16"); }, "unknown precision 'bf16'");
+}
+
+}  // namespace
+}  // namespace unet
