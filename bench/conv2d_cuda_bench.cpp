@@ -2,8 +2,8 @@
 // math) on the seed U-Net's conv layer shapes at batch 10 and 32, forward / backward-data /
 // backward-weight. Device time from CUDA events (manual time); GFLOP/s = 2*N*P*Q*K*R*S*C / t.
 //
-// Names: conv2d/<fwd|bwd_data|bwd_weight>/<v1_naive|v2_tiled|v3_tf32|cudnn_fp32|cudnn_tf32>/b<N>/
-//        <H>x<W>x<C>-><K>[_1x1]   e.g. conv2d/fwd/v3_tf32/b32/256x256x32->32
+// Names: conv2d/<fwd|bwd_data|bwd_weight>/<v1_naive|v2_tiled|v3_tf32|cudnn_fp32|cudnn_tf32>/
+//        N<n>_H<h>_W<w>_C<c>_K<k>_R<r>_S<s>   e.g. conv2d/fwd/v3_tf32/N32_H256_W256_C32_K32_R3_S3
 // The seed list has repeated layer shapes (encoder and decoder share some); each is benchmarked
 // once. Pure convolutions are timed (no bias, ReLU or mask) so every row does the same work as
 // cuDNN's. v1 runs at batch 10 only, 2 iterations: at batch 32 its big layers take seconds per
@@ -224,9 +224,11 @@ void bench_cudnn(benchmark::State& state, Conv2dShape s, Dir d, bool tf32) {
   cudnnDestroyTensorDescriptor(xd);
 }
 
-std::string layer_name(const Layer& l) {
-  return std::to_string(l.hw) + "x" + std::to_string(l.hw) + "x" + std::to_string(l.c) + "->" +
-         std::to_string(l.k) + (l.r == 1 ? "_1x1" : "");
+// The shape segment of a name: N32_H256_W256_C32_K32_R3_S3.
+std::string layer_name(const Layer& l, int batch) {
+  return "N" + std::to_string(batch) + "_H" + std::to_string(l.hw) + "_W" + std::to_string(l.hw) +
+         "_C" + std::to_string(l.c) + "_K" + std::to_string(l.k) + "_R" + std::to_string(l.r) +
+         "_S" + std::to_string(l.r);
 }
 
 void register_all() {
@@ -236,7 +238,7 @@ void register_all() {
     for (int batch : kBatches) {
       for (const Layer& l : kLayers) {
         const Conv2dShape s = shape_of(l, batch);
-        const std::string tail = "/b" + std::to_string(batch) + "/" + layer_name(l);
+        const std::string tail = "/" + layer_name(l, batch);
         const std::string head = std::string("conv2d/") + dir_name(d) + "/";
         for (Conv2dVariant v : variants) {
           if (v == Conv2dVariant::kV1Naive && batch != 10) continue;

@@ -9,7 +9,10 @@
 // Timing: CUDA events around each call (manual time). Counter GFLOP (a rate) = 2*N*H*W*C*R*S*K / t.
 // Backward-weight times include dbias (ours; cuDNN's filter gradient has none).
 //
-//   ./conv_transpose2d_cuda_bench --benchmark_filter=fwd
+// Names: conv_transpose2d/<fwd|bwd_data|bwd_weight>/<variant|cudnn_fp32|cudnn_tf32>/
+//        N<n>_H<h>_W<w>_C<c>_K<k>_R2_S2 (input N,H,W,C; K output channels; 2x2 stride 2)
+//
+//   ./conv_transpose2d_cuda_bench --benchmark_filter=/fwd/
 
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
@@ -203,12 +206,13 @@ int main(int argc, char** argv) {
     for (const Layer& l : layers) {
       ConvTranspose2dShape s;
       s.N = batch, s.H = s.W = l.hw, s.C = l.c, s.K = l.k;  // R = S = stride = 2 by default
-      const std::string tag = std::to_string(l.hw) + ":" + std::to_string(l.c) + "->" +
-                              std::to_string(l.k) + "/n" + std::to_string(batch);
+      const std::string tag = "N" + std::to_string(batch) + "_H" + std::to_string(l.hw) + "_W" +
+                              std::to_string(l.hw) + "_C" + std::to_string(l.c) + "_K" +
+                              std::to_string(l.k) + "_R2_S2";
       for (int pass = 0; pass < 3; ++pass) {
         for (int vi = 1; vi <= kConvTranspose2dVariantCount; ++vi) {
           const auto v = static_cast<ConvTranspose2dVariant>(vi);
-          const std::string name = std::string("conv_transpose2d_") + pass_names[pass] + "/" +
+          const std::string name = std::string("conv_transpose2d/") + pass_names[pass] + "/" +
                                    conv_transpose2d_variant_name(v) + "/" + tag;
           benchmark::RegisterBenchmark(name.c_str(), bench_variant, v, s, pass)
               ->UseManualTime()
@@ -216,7 +220,7 @@ int main(int argc, char** argv) {
               ->MinTime(0.1);
         }
         for (bool tf32 : {false, true}) {
-          const std::string name = std::string("conv_transpose2d_") + pass_names[pass] + "/" +
+          const std::string name = std::string("conv_transpose2d/") + pass_names[pass] + "/" +
                                    (tf32 ? "cudnn_tf32/" : "cudnn_fp32/") + tag;
           benchmark::RegisterBenchmark(name.c_str(), bench_cudnn, tf32, s, pass)
               ->UseManualTime()

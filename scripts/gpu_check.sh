@@ -42,11 +42,11 @@ for args in "--batch 10 --precision fp32" "--batch 10 --precision tf32 --channel
 done
 
 stage "kernel benchmarks (batch 32)"
-timeout 75 build-gpu/bench/conv2d_cuda_bench --benchmark_filter='b32' --benchmark_format=csv > "$RESULTS/conv2d_bench.csv" 2> "$RESULTS/conv2d_bench.err" || echo "conv2d bench cut short"
+timeout 75 build-gpu/bench/conv2d_cuda_bench --benchmark_filter='/N32_' --benchmark_format=csv > "$RESULTS/conv2d_bench.csv" 2> "$RESULTS/conv2d_bench.err" || echo "conv2d bench cut short"
 if [ -x build-gpu/bench/conv_transpose2d_cuda_bench ]; then
-  timeout 30 build-gpu/bench/conv_transpose2d_cuda_bench --benchmark_filter='b32' --benchmark_format=csv > "$RESULTS/convt_bench.csv" 2>/dev/null || echo "convT bench cut short"
+  timeout 30 build-gpu/bench/conv_transpose2d_cuda_bench --benchmark_filter='/N32_' --benchmark_format=csv > "$RESULTS/convt_bench.csv" 2>/dev/null || echo "convT bench cut short"
 fi
-for b in ops_a_cuda_bench ops_b_cuda_bench; do
+for b in pool_concat_elementwise_reduce_cuda_bench loss_batch_norm_optim_cuda_bench; do
   [ -x build-gpu/bench/$b ] && timeout 20 build-gpu/bench/$b --benchmark_format=csv > "$RESULTS/$b.csv" 2>/dev/null
 done
 

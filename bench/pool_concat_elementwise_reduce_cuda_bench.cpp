@@ -5,7 +5,9 @@
 // A device-to-device cudaMemcpy of the same output size is the bandwidth yardstick ("memcpy" rows:
 // reads + writes counted the same way), so each row can be read as a fraction of it.
 //
-// Names: <op>/<variant>/b<N>/<HxWxC...>   e.g. max_pool2d_fwd/v2_vectorized/b10/256x256x32
+// Names: <op>/<pass>/<variant|cuda>/<shape>, shape = N<n>_H<h>_W<w>_C<c> of the input (concat:
+// C<c1>_C<c2> of its two inputs), e.g. max_pool2d/fwd/v2_vectorized/N10_H256_W256_C32,
+// elementwise/relu_fwd/cuda/..., reduce/sum/cuda/...; memcpy/d2d/cuda/<shape of the copied output>.
 // Buffers are zero-filled (timing does not depend on the values; pooling ties then all resolve to
 // the first element, the same work as with distinct values).
 #include <benchmark/benchmark.h>
@@ -73,12 +75,15 @@ void add(const std::string& name, std::function<void(benchmark::State&)> fn) {
   benchmark::RegisterBenchmark(name.c_str(), fn)->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 
-std::string dims(int h, int w, int c) {
-  return std::to_string(h) + "x" + std::to_string(w) + "x" + std::to_string(c);
+// The shape segment of a name: N10_H256_W256_C32.
+std::string nhwc(int n, int h, int w, int c) {
+  return "N" + std::to_string(n) + "_H" + std::to_string(h) + "_W" + std::to_string(w) + "_C" +
+         std::to_string(c);
 }
 
-void memcpy_row(const std::string& tag, int64_t floats_out) {
-  add("memcpy/d2d/" + tag, [floats_out](benchmark::State& st) {
+// `shape` names the copied tensor (for concat: its output).
+void memcpy_row(const std::string& shape, int64_t floats_out) {
+  add("memcpy/d2d/cuda/" + shape, [floats_out](benchmark::State& st) {
     Buffers b;
     float* src = b.floats(floats_out);
     float* dst = b.floats(floats_out);
@@ -95,21 +100,20 @@ void register_all() {
   // Decoder concat levels: (H = W, C1 = C2): transposed-conv output + skip.
   const int kConcat[][2] = {{256, 32}, {128, 64}, {64, 128}, {32, 256}};
   for (int N : {10, 32}) {
-    const std::string bn = "/b" + std::to_string(N) + "/";
     for (auto& l : kPool) {
       MaxPool2dShape s;
       s.N = N, s.H = s.W = l[0], s.C = l[1];
-      const std::string tag = bn + dims(l[0], l[0], l[1]);
+      const std::string tag = "/" + nhwc(N, l[0], l[0], l[1]);
       for (MaxPool2dVariant v : {MaxPool2dVariant::kV1Naive, MaxPool2dVariant::kV2Vectorized}) {
         const std::string vn = max_pool2d_variant_name(v);
-        add("max_pool2d_fwd/" + vn + tag, [s, v](benchmark::State& st) {
+        add("max_pool2d/fwd/" + vn + tag, [s, v](benchmark::State& st) {
           Buffers b;
           float* x = b.floats(s.x_size());
           float* y = b.floats(s.y_size());
           run_timed(st, 4.0 * (s.x_size() + s.y_size()),
                     [&] { max_pool2d_forward_cuda(v, s, x, y, nullptr); });
         });
-        add("max_pool2d_bwd/" + vn + tag, [s, v](benchmark::State& st) {
+        add("max_pool2d/bwd/" + vn + tag, [s, v](benchmark::State& st) {
           Buffers b;
           float* x = b.floats(s.x_size());
           float* dy = b.floats(s.y_size());
@@ -122,10 +126,10 @@ void register_all() {
     for (auto& l : kConcat) {
       ConcatShape s;
       s.pixels = int64_t(N) * l[0] * l[0], s.C1 = s.C2 = l[1];
-      const std::string tag = bn + dims(l[0], l[0], l[1]) + "+" + std::to_string(l[1]);
+      const std::string tag = "/" + nhwc(N, l[0], l[0], l[1]) + "_C" + std::to_string(l[1]);
       for (ConcatVariant v : {ConcatVariant::kV1Naive, ConcatVariant::kV2Vectorized}) {
         const std::string vn = concat_variant_name(v);
-        add("concat_fwd/" + vn + tag, [s, v](benchmark::State& st) {
+        add("concat/fwd/" + vn + tag, [s, v](benchmark::State& st) {
           Buffers b;
           float* a = b.floats(s.pixels * s.C1);
           float* c = b.floats(s.pixels * s.C2);
@@ -133,7 +137,7 @@ void register_all() {
           run_timed(st, 8.0 * s.pixels * (s.C1 + s.C2),
                     [&] { concat_forward_cuda(v, s, a, c, y, nullptr); });
         });
-        add("concat_bwd/" + vn + tag, [s, v](benchmark::State& st) {
+        add("concat/bwd/" + vn + tag, [s, v](benchmark::State& st) {
           Buffers b;
           float* dy = b.floats(s.pixels * (s.C1 + s.C2));
           float* da = b.floats(s.pixels * s.C1);
@@ -142,18 +146,19 @@ void register_all() {
                     [&] { concat_backward_cuda(v, s, dy, da, db, nullptr); });
         });
       }
-      memcpy_row(tag, s.pixels * (s.C1 + s.C2));
+      memcpy_row(nhwc(N, l[0], l[0], l[1] + l[1]), s.pixels * (s.C1 + s.C2));
     }
     // Elementwise and reductions on the largest activation: N x 256 x 256 x 32.
     const int64_t pixels = int64_t(N) * 256 * 256;
     const int C = 32;
     const int64_t n = pixels * C;
-    const std::string tag = bn + dims(256, 256, C);
+    const std::string shape = nhwc(N, 256, 256, C);
+    const std::string tag = "/" + shape;
     using Unary = void (*)(int64_t, const float*, float*, Stream);
     using Binary = void (*)(int64_t, const float*, const float*, float*, Stream);
     for (auto [name, fn] : {std::pair<const char*, Unary>{"relu_fwd", relu_forward_cuda},
                             {"sigmoid_fwd", sigmoid_forward_cuda}}) {
-      add(std::string(name) + "/cuda" + tag, [n, fn = fn](benchmark::State& st) {
+      add("elementwise/" + std::string(name) + "/cuda" + tag, [n, fn = fn](benchmark::State& st) {
         Buffers b;
         float* x = b.floats(n);
         float* y = b.floats(n);
@@ -164,7 +169,7 @@ void register_all() {
                             {"sigmoid_bwd", sigmoid_backward_cuda},
                             {"add", add_cuda},
                             {"mul", mul_cuda}}) {
-      add(std::string(name) + "/cuda" + tag, [n, fn = fn](benchmark::State& st) {
+      add("elementwise/" + std::string(name) + "/cuda" + tag, [n, fn = fn](benchmark::State& st) {
         Buffers b;
         float* a = b.floats(n);
         float* c = b.floats(n);
@@ -172,49 +177,49 @@ void register_all() {
         run_timed(st, 12.0 * n, [&] { fn(n, a, c, y, nullptr); });
       });
     }
-    add("leaky_relu_fwd/cuda" + tag, [n](benchmark::State& st) {
+    add("elementwise/leaky_relu_fwd/cuda" + tag, [n](benchmark::State& st) {
       Buffers b;
       float* x = b.floats(n);
       float* y = b.floats(n);
       run_timed(st, 8.0 * n, [&] { leaky_relu_forward_cuda(n, 0.01f, x, y, nullptr); });
     });
-    add("scale_inplace/cuda" + tag, [n](benchmark::State& st) {
+    add("elementwise/scale_inplace/cuda" + tag, [n](benchmark::State& st) {
       Buffers b;
       float* x = b.floats(n);
       run_timed(st, 8.0 * n, [&] { scale_cuda(n, 0.5f, x, x, nullptr); });
     });
-    add("accumulate/cuda" + tag, [n](benchmark::State& st) {
+    add("elementwise/accumulate/cuda" + tag, [n](benchmark::State& st) {
       Buffers b;
       float* x = b.floats(n);
       float* y = b.floats(n);
       run_timed(st, 12.0 * n, [&] { accumulate_cuda(n, x, y, nullptr); });
     });
-    add("bias_add/cuda" + tag, [pixels, C](benchmark::State& st) {
+    add("elementwise/bias_add/cuda" + tag, [pixels, C](benchmark::State& st) {
       Buffers b;
       float* bias = b.floats(C);
       float* y = b.floats(pixels * C);
       run_timed(st, 8.0 * pixels * C, [&] { bias_add_cuda(pixels, C, bias, y, nullptr); });
     });
-    add("fill/cuda" + tag, [n](benchmark::State& st) {
+    add("elementwise/fill/cuda" + tag, [n](benchmark::State& st) {
       Buffers b;
       float* y = b.floats(n);
       run_timed(st, 4.0 * n, [&] { fill_cuda(n, 1.0f, y, nullptr); });
     });
-    add("sum/cuda" + bn + dims(256, 256, 1), [pixels](benchmark::State& st) {
+    add("reduce/sum/cuda/" + nhwc(N, 256, 256, 1), [pixels](benchmark::State& st) {
       Buffers b;
       float* x = b.floats(pixels);
       float* out = b.floats(1);
       void* ws = b.add(sum_cuda_workspace_bytes(pixels));
       run_timed(st, 4.0 * pixels, [&] { sum_cuda(pixels, x, out, ws, nullptr); });
     });
-    add("channel_sum/cuda" + tag, [pixels, C](benchmark::State& st) {
+    add("reduce/channel_sum/cuda" + tag, [pixels, C](benchmark::State& st) {
       Buffers b;
       float* x = b.floats(pixels * C);
       float* out = b.floats(C);
       void* ws = b.add(channel_sum_cuda_workspace_bytes(pixels, C));
       run_timed(st, 4.0 * pixels * C, [&] { channel_sum_cuda(pixels, C, x, out, ws, nullptr); });
     });
-    memcpy_row(tag, n);
+    memcpy_row(shape, n);
   }
 }
 
@@ -223,7 +228,9 @@ void register_all() {
 int main(int argc, char** argv) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::fprintf(stderr, "ops_a_cuda_bench: no CUDA device present; nothing to benchmark\n");
+    std::fprintf(stderr,
+                 "pool_concat_elementwise_reduce_cuda_bench: no CUDA device present; nothing to "
+                 "benchmark\n");
     return 0;
   }
   try {
@@ -232,7 +239,7 @@ int main(int argc, char** argv) {
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ops_a_cuda_bench: %s\n", e.what());
+    std::fprintf(stderr, "pool_concat_elementwise_reduce_cuda_bench: %s\n", e.what());
     return 1;
   }
   return 0;
