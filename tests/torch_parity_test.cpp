@@ -14,12 +14,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "workflow/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/safetensors.h"
 #include "io/npy.h"
 #include "model/unet.h"
+#include "workflow/checkpoint.h"
 
 namespace unet {
 namespace {

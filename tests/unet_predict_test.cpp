@@ -15,11 +15,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "workflow/checkpoint.h"
 #include "io/nifti.h"
-#include "phantom/phantom.h"
 #include "io/prepare.h"
 #include "io/slice_cache.h"
+#include "phantom/phantom.h"
+#include "workflow/checkpoint.h"
 
 namespace fs = std::filesystem;
 using namespace unet;
@@ -88,13 +88,14 @@ class UnetPredict : public ::testing::Test {
     cfg.depth = 2;
     cfg.base = 4;
     model::UNet net(cfg, 9);
-    workflow::save_checkpoint(ckpt(), net, nullptr, {{"preprocess", workflow::preprocess_to_json(pre)}});
+    workflow::save_checkpoint(ckpt(), net, nullptr,
+                              {{"preprocess", workflow::preprocess_to_json(pre)}});
     // A saturated head bias: sigmoid = 1 everywhere, i.e. all liver whatever the input.
     for (const model::ParamRef& p : net.named_tensors()) {
       if (p.name == "head.bias") p.tensor->f32()[0] = 60.0f;
     }
     workflow::save_checkpoint(hot_ckpt(), net, nullptr,
-                          {{"preprocess", workflow::preprocess_to_json(pre)}});
+                              {{"preprocess", workflow::preprocess_to_json(pre)}});
   }
   static void TearDownTestSuite() {
     std::error_code ec;

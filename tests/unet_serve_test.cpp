@@ -24,12 +24,12 @@
 #include <regex>
 #include <thread>
 
-#include "workflow/checkpoint.h"
-#include "workflow/predictor.h"
 #include "engine/device.h"
 #include "io/nifti.h"
-#include "phantom/phantom.h"
 #include "io/png.h"
+#include "phantom/phantom.h"
+#include "workflow/checkpoint.h"
+#include "workflow/predictor.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -183,7 +183,8 @@ class UnetServe : public ::testing::Test {
     cfg.base = 4;
     model::UNet net(cfg, 3);
     make_threshold_model(net);
-    workflow::save_checkpoint(ckpt(), net, nullptr, {{"preprocess", workflow::preprocess_to_json(*pre_)}});
+    workflow::save_checkpoint(ckpt(), net, nullptr,
+                              {{"preprocess", workflow::preprocess_to_json(*pre_)}});
     write_ct(*root_ / "good.nii.gz", phantom(64, 64, 12, 21));
     // --device cpu: the in-process reference runs on the CPU too, so masks compare bit for bit
     // (CudaDeviceServesWhenPresent covers the GPU).

@@ -13,9 +13,9 @@
 #include <random>
 #include <sstream>
 
+#include "io/slice_cache.h"
 #include "workflow/checkpoint.h"
 #include "workflow/trainer.h"
-#include "io/slice_cache.h"
 
 namespace unet {
 namespace {

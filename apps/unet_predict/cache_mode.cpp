@@ -8,6 +8,7 @@
 
 #include "apps/unet_predict/predict_app.h"
 #include "io/metrics3d.h"
+#include "io/png.h"
 
 namespace unet::apps::predict {
 namespace {
@@ -33,7 +34,7 @@ bool close(double a, double b) { return std::fabs(a - b) <= 1e-6 * std::max(1.0,
 
 }  // namespace
 
-Written run_cache_mode(const Args& args, model::UNet& net, const Preprocess& preprocess,
+Written run_cache_mode(const Args& args, model::UNet& net, const workflow::Preprocess& preprocess,
                        std::ostream& log) {
   io::SliceCache cache = io::read_slice_cache(args.cache);
   const io::SliceCacheManifest& man = cache.manifest;
@@ -45,7 +46,8 @@ Written run_cache_mode(const Args& args, model::UNet& net, const Preprocess& pre
   }
   const int h = cache.height(), w = cache.width();
   const int64_t px = int64_t{h} * w;
-  for (const io::CacheVolume& v : man.volumes) check_mappable(preprocess, v.nx, v.ny, args.cache);
+  for (const io::CacheVolume& v : man.volumes)
+    workflow::check_mappable(preprocess, v.nx, v.ny, args.cache);
 
   // The cache is normalised with its manifest's stats; the model wants the checkpoint's. Undo and
   // redo (exact up to rounding) rather than refuse: the same windowed pixels either way.
@@ -57,12 +59,12 @@ Written run_cache_mode(const Args& args, model::UNet& net, const Preprocess& pre
     for (float& x : cache.images) x = static_cast<float>(x * cs + man.norm.mean);
     io::normalize(cache.images.data(), cache.images.size(), preprocess.norm);
   }
-  const std::vector<float> prob =
-      predict_probabilities(net, cache.images.data(), cache.num_slices(), h, w, args.batch);
+  const std::vector<float> prob = workflow::predict_probabilities(
+      net, cache.images.data(), cache.num_slices(), h, w, args.batch);
 
   // Display images: the windowed slice before normalisation (x * std + mean), in [0, 1].
   const double ds = preprocess.norm.std < 1e-12 ? 1.0 : preprocess.norm.std;
-  const io::HuWindow shown = display_window(preprocess);
+  const io::HuWindow shown = workflow::display_window(preprocess);
 
   Written wr;
   make_dir(args.out);
@@ -88,7 +90,7 @@ Written run_cache_mode(const Args& args, model::UNet& net, const Preprocess& pre
       std::copy(prob.begin() + src, prob.begin() + src + px, net_prob.begin() + dst);
       std::copy(cache.masks.begin() + src, cache.masks.begin() + src + px, net_ref.begin() + dst);
     }
-    std::vector<uint8_t> net_pred = threshold_mask(net_prob, args.threshold);
+    std::vector<uint8_t> net_pred = workflow::threshold_mask(net_prob, args.threshold);
     if (args.largest_component) io::keep_largest_component(net_pred.data(), w, h, v.nz);
 
     // Metrics on the network grid: in-plane spacing grows by the resampling factor.
@@ -101,10 +103,10 @@ Written run_cache_mode(const Args& args, model::UNet& net, const Preprocess& pre
     const int64_t opx = v.nx * v.ny;
     std::vector<float> orig_prob(static_cast<size_t>(v.nz * opx), 0.0f);
     for (int64_t k : v.slices) {
-      map_to_original(net_prob.data() + k * px, h, w, orig_prob.data() + k * opx, v.ny, v.nx,
-                      preprocess.slice.resample);
+      workflow::map_to_original(net_prob.data() + k * px, h, w, orig_prob.data() + k * opx, v.ny,
+                                v.nx, preprocess.slice.resample);
     }
-    std::vector<uint8_t> orig_mask = threshold_mask(orig_prob, args.threshold);
+    std::vector<uint8_t> orig_mask = workflow::threshold_mask(orig_prob, args.threshold);
     if (args.largest_component) io::keep_largest_component(orig_mask.data(), v.nx, v.ny, v.nz);
     const io::NiftiGeometry g = geometry_from_manifest(v);
     io::write_nifti(wr.masks_dir + "/" + v.name + "_pred.nii.gz", g,
@@ -129,8 +131,8 @@ Written run_cache_mode(const Args& args, model::UNet& net, const Preprocess& pre
       // Without a training window the cache holds HU: window it for display only.
       if (!preprocess.slice.window.enabled) io::apply_window(gray.data(), gray.size(), shown);
       for (float& x : gray) x = std::min(1.0f, std::max(0.0f, x));
-      write_overlay(wr.preds_dir + "/" + std::to_string(v.first + s) + "_pred.png", gray.data(), h,
-                    w, p, r);
+      io::write_overlay_png(wr.preds_dir + "/" + std::to_string(v.first + s) + "_pred.png",
+                            gray.data(), h, w, 0.0f, 1.0f, p, r);
       ++wr.overlays;
     }
   }

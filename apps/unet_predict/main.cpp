@@ -12,9 +12,9 @@
 #include <string>
 
 #include "apps/common/app_main.h"
-#include "apps/common/checkpoint.h"
 #include "apps/unet_predict/predict_app.h"
 #include "engine/device.h"
+#include "workflow/checkpoint.h"
 
 namespace predict = unet::apps::predict;
 
@@ -47,9 +47,9 @@ int main(int argc, char** argv) {
     predict::validate_args(a);
     const unet::Device device = unet::parse_device(a.device);
     if (device.is_cuda()) unet::require_cuda("unet_predict --device " + a.device);
-    const unet::apps::CheckpointContents ckpt = unet::apps::read_checkpoint(a.checkpoint);
-    const unet::apps::Preprocess preprocess = ckpt.preprocess();
-    unet::model::UNet net = unet::apps::load_model(ckpt);
+    const unet::workflow::CheckpointContents ckpt = unet::workflow::read_checkpoint(a.checkpoint);
+    const unet::workflow::Preprocess preprocess = ckpt.preprocess();
+    unet::model::UNet net = unet::workflow::load_model(ckpt);
     net.to(device);
     std::cout << "unet_predict: " << a.checkpoint << " (" << net.config().describe() << ", "
               << preprocess.slice.height << "x" << preprocess.slice.width << " "

@@ -1,5 +1,6 @@
-// Output helpers shared by both modes: argument checks, folders, the metrics table/CSV/JSON and the
-// NIfTI geometry of a cache volume. Files go through io's atomic writers (never half-written).
+// Output helpers shared by both modes: argument checks, folders, the metrics (io/metrics3d.h) as a
+// table/CSV/JSON and the NIfTI geometry of a cache volume. Files go through io's atomic writers
+// (never half-written).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -33,12 +34,16 @@ std::string table_value(double v) {
 
 struct Column {
   const char* name;
-  double CaseMetrics::*field;
+  double (*value)(const CaseMetrics&);
 };
-const Column kColumns[] = {{"dice", &CaseMetrics::dice},     {"voe", &CaseMetrics::voe},
-                           {"rvd", &CaseMetrics::rvd},       {"asd_mm", &CaseMetrics::asd_mm},
-                           {"msd_mm", &CaseMetrics::msd_mm}, {"pred_ml", &CaseMetrics::pred_ml},
-                           {"ref_ml", &CaseMetrics::ref_ml}};
+const Column kColumns[] = {
+    {"dice", [](const CaseMetrics& r) { return r.volume.dice; }},
+    {"voe", [](const CaseMetrics& r) { return r.volume.voe; }},
+    {"rvd", [](const CaseMetrics& r) { return r.volume.rvd; }},
+    {"asd_mm", [](const CaseMetrics& r) { return r.volume.asd; }},
+    {"msd_mm", [](const CaseMetrics& r) { return r.volume.msd; }},
+    {"pred_ml", [](const CaseMetrics& r) { return double(r.volume.pred_voxels) * r.voxel_ml; }},
+    {"ref_ml", [](const CaseMetrics& r) { return double(r.volume.truth_voxels) * r.voxel_ml; }}};
 
 }  // namespace
 
@@ -78,6 +83,13 @@ void validate_args(const Args& a) {
   if (!a.png.empty()) parse_png_mode(a.png);
 }
 
+CaseMetrics compute_metrics(const std::string& name, const std::vector<uint8_t>& pred,
+                            const std::vector<uint8_t>& ref, int64_t nx, int64_t ny, int64_t nz,
+                            const double spacing_mm[3]) {
+  return {name, io::volume_metrics(pred.data(), ref.data(), nx, ny, nz, spacing_mm),
+          spacing_mm[0] * spacing_mm[1] * spacing_mm[2] / 1000.0};
+}
+
 void write_metrics(const std::string& out_dir, const std::vector<CaseMetrics>& rows,
                    std::ostream& log, Written& written) {
   // Mean over the cases where a metric is defined (an empty reference leaves RVD undefined).
@@ -86,8 +98,8 @@ void write_metrics(const std::string& out_dir, const std::vector<CaseMetrics>& r
     double sum = 0;
     int n = 0;
     for (const CaseMetrics& r : rows) {
-      if (std::isfinite(r.*c.field)) {
-        sum += r.*c.field;
+      if (std::isfinite(c.value(r))) {
+        sum += c.value(r);
         ++n;
       }
     }
@@ -110,9 +122,9 @@ void write_metrics(const std::string& out_dir, const std::vector<CaseMetrics>& r
     csv << r.name;
     nlohmann::json j = {{"case", r.name}};
     for (const Column& c : kColumns) {
-      log << " " << table_value(r.*c.field);
-      csv << "," << csv_value(r.*c.field);
-      j[c.name] = json_value(r.*c.field);
+      log << " " << table_value(c.value(r));
+      csv << "," << csv_value(c.value(r));
+      j[c.name] = json_value(c.value(r));
     }
     log << "\n";
     csv << "\n";

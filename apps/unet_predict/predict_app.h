@@ -1,5 +1,5 @@
 // unet_predict's pieces: the parsed options, the two modes (slice cache, NIfTI volume) and the
-// output writers they share (overlays, masks, metrics table/CSV/JSON).
+// output writers they share (masks, metrics table/CSV/JSON; overlays are io::write_overlay_png).
 #pragma once
 
 #include <cstdint>
@@ -7,11 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/checkpoint.h"
-#include "apps/common/predictor.h"
+#include "io/metrics3d.h"
 #include "io/nifti.h"
 #include "io/slice_cache.h"
 #include "model/unet.h"
+#include "workflow/checkpoint.h"
+#include "workflow/predictor.h"
 
 namespace unet::apps::predict {
 
@@ -36,17 +37,19 @@ struct Written {
   int64_t overlays = 0, masks = 0, probabilities = 0;
 };
 
-Written run_cache_mode(const Args& args, model::UNet& net, const Preprocess& preprocess,
+Written run_cache_mode(const Args& args, model::UNet& net, const workflow::Preprocess& preprocess,
                        std::ostream& log);
-Written run_volume_mode(const Args& args, model::UNet& net, const Preprocess& preprocess,
+Written run_volume_mode(const Args& args, model::UNet& net, const workflow::Preprocess& preprocess,
                         std::ostream& log);
 
 // ---- shared output helpers (outputs.cpp) ----
 
+// One row of the metrics table: io::volume_metrics of a case (see docs/PREDICT.md) and its voxel
+// volume in mL, which turns the voxel counts into pred_ml and ref_ml.
 struct CaseMetrics {
   std::string name;
-  double dice = 0, voe = 0, rvd = 0, asd_mm = 0, msd_mm = 0;  // see docs/PREDICT.md
-  double pred_ml = 0, ref_ml = 0;
+  io::VolumeMetrics volume;
+  double voxel_ml = 0;
 };
 // 3-D metrics of a predicted against a reference 0/1 volume [nz][ny][nx] with spacing in mm.
 CaseMetrics compute_metrics(const std::string& name, const std::vector<uint8_t>& pred,
@@ -55,11 +58,6 @@ CaseMetrics compute_metrics(const std::string& name, const std::vector<uint8_t>&
 // Prints the table and writes <out>/metrics.csv and <out>/metrics.json (with the mean), atomically.
 void write_metrics(const std::string& out_dir, const std::vector<CaseMetrics>& rows,
                    std::ostream& log, Written& written);
-
-// Overlay PNG of a [h, w] display image in [0, 1]: predicted boundary yellow, reference boundary
-// (when ref != nullptr) in another colour. Written atomically.
-void write_overlay(const std::string& path, const float* gray, int64_t h, int64_t w,
-                   const uint8_t* pred, const uint8_t* ref);
 
 // A NIfTI geometry for a cache volume's original grid from the manifest (sform = the manifest's
 // voxel_to_world; qform derived from it when it is a rotation times the spacing).

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "apps/unet_predict/predict_app.h"
+#include "io/png.h"
 #include "io/slicing.h"
 
 namespace unet::apps::predict {
@@ -12,11 +13,11 @@ namespace {
 constexpr int kUint8 = 2, kFloat32 = 16;  // NIFTI_TYPE_UINT8, NIFTI_TYPE_FLOAT32
 }  // namespace
 
-Written run_volume_mode(const Args& args, model::UNet& net, const Preprocess& preprocess,
+Written run_volume_mode(const Args& args, model::UNet& net, const workflow::Preprocess& preprocess,
                         std::ostream& log) {
   const io::NiftiVolume volume = io::read_nifti(args.volume);
   const io::NiftiGeometry& g = volume.geometry;
-  check_mappable(preprocess, g.nx, g.ny, args.volume);
+  workflow::check_mappable(preprocess, g.nx, g.ny, args.volume);
   io::NiftiVolume reference;
   std::vector<uint8_t> ref_mask;
   if (!args.reference.empty()) {
@@ -32,11 +33,11 @@ Written run_volume_mode(const Args& args, model::UNet& net, const Preprocess& pr
     for (size_t i = 0; i < ref_mask.size(); ++i) ref_mask[i] = reference.voxels[i] > 0.5f ? 1 : 0;
   }
 
-  PredictOptions po;
+  workflow::PredictOptions po;
   po.threshold = args.threshold;
   po.largest_component = args.largest_component;
   po.batch = args.batch;
-  const VolumePrediction pred = predict_volume(net, preprocess, volume, po);
+  const workflow::VolumePrediction pred = workflow::predict_volume(net, preprocess, volume, po);
 
   Written w;
   const std::string name = case_name(args.volume);
@@ -57,7 +58,7 @@ Written run_volume_mode(const Args& args, model::UNet& net, const Preprocess& pr
   w.preds_dir = args.out + "/preds";
   if (mode != PngMode::kNone) make_dir(w.preds_dir);
   const int64_t px = g.nx * g.ny;
-  const io::HuWindow shown = display_window(preprocess);
+  const io::HuWindow shown = workflow::display_window(preprocess);
   std::vector<float> gray(static_cast<size_t>(px));
   for (int64_t k = 0; k < g.nz && mode != PngMode::kNone; ++k) {
     if (args.max_png > 0 && w.overlays >= args.max_png) break;
@@ -68,14 +69,16 @@ Written run_volume_mode(const Args& args, model::UNet& net, const Preprocess& pr
     if (mode == PngMode::kLiver && !liver) continue;
     io::extract_axial_slice(volume.voxels.data(), g.nx, g.ny, g.nz, k, gray.data());
     io::apply_window(gray.data(), gray.size(), shown);
-    write_overlay(w.preds_dir + "/" + name + "_" + std::to_string(k) + "_pred.png", gray.data(),
-                  g.ny, g.nx, p, r);
+    // gray is in [0, 1] (windowed for display).
+    io::write_overlay_png(w.preds_dir + "/" + name + "_" + std::to_string(k) + "_pred.png",
+                          gray.data(), static_cast<int>(g.ny), static_cast<int>(g.nx), 0.0f, 1.0f,
+                          p, r);
     ++w.overlays;
   }
 
   if (!ref_mask.empty()) {
     double spacing[3];
-    spacing_mm(g, spacing);
+    workflow::spacing_mm(g, spacing);
     const CaseMetrics m = compute_metrics(name, pred.mask, ref_mask, g.nx, g.ny, g.nz, spacing);
     write_metrics(args.out, {m}, log, w);
   }

@@ -46,7 +46,7 @@ const char* job_state_name(JobState s) {
   return "unknown";
 }
 
-JobQueue::JobQueue(model::UNet net, Preprocess preprocess, const Options& options,
+JobQueue::JobQueue(model::UNet net, workflow::Preprocess preprocess, const Options& options,
                    const TempDir& tmp)
     : net_(std::move(net)),
       config_(net_.config()),
@@ -165,10 +165,10 @@ void JobQueue::run_job(Job& job) {
     r->nx = g.nx;
     r->ny = g.ny;
     r->nz = g.nz;
-    spacing_mm(g, r->spacing_mm);
+    workflow::spacing_mm(g, r->spacing_mm);
     const int64_t px = g.nx * g.ny;
     r->mask.resize(static_cast<size_t>(px * g.nz));
-    PredictOptions po;
+    workflow::PredictOptions po;
     po.threshold = options_.threshold;
     po.batch = options_.batch;
     for (int64_t k0 = 0; k0 < g.nz; k0 += options_.batch) {
@@ -179,7 +179,7 @@ void JobQueue::run_job(Job& job) {
       part.geometry.nz = b;
       part.path = job.name;
       part.voxels.assign(volume.voxels.begin() + k0 * px, volume.voxels.begin() + (k0 + b) * px);
-      const VolumePrediction p = predict_volume(net_, preprocess_, part, po);
+      const workflow::VolumePrediction p = workflow::predict_volume(net_, preprocess_, part, po);
       std::copy(p.mask.begin(), p.mask.end(), r->mask.begin() + k0 * px);
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -197,10 +197,10 @@ void JobQueue::run_job(Job& job) {
       r->liver_pixels[k] = std::count(m, m + px, uint8_t{1});
       r->liver_voxels += r->liver_pixels[k];
     }
-    r->liver_volume_ml = mask_volume_ml(r->mask, g);
+    r->liver_volume_ml = workflow::mask_volume_ml(r->mask, g);
 
     // The CT as the page shows it: the checkpoint's window (or the liver window), 8 bits.
-    const io::HuWindow window = display_window(preprocess_);
+    const io::HuWindow window = workflow::display_window(preprocess_);
     r->gray.resize(r->mask.size());
     std::vector<float> slice(static_cast<size_t>(px));
     for (int64_t k = 0; k < g.nz; ++k) {

@@ -18,9 +18,9 @@
 #include <thread>
 
 #include "apps/common/app_main.h"
-#include "apps/common/checkpoint.h"
 #include "apps/unet_serve/serve_app.h"
 #include "engine/device.h"
+#include "workflow/checkpoint.h"
 
 namespace unet::apps::serve {
 
@@ -139,9 +139,9 @@ int main(int argc, char** argv) {
 
     const unet::Device device = unet::parse_device(o.device);
     if (device.is_cuda()) unet::require_cuda("unet_serve --device " + o.device);
-    const unet::apps::CheckpointContents ckpt = unet::apps::read_checkpoint(o.checkpoint);
-    const unet::apps::Preprocess preprocess = ckpt.preprocess();
-    unet::model::UNet net = unet::apps::load_model(ckpt);
+    const unet::workflow::CheckpointContents ckpt = unet::workflow::read_checkpoint(o.checkpoint);
+    const unet::workflow::Preprocess preprocess = ckpt.preprocess();
+    unet::model::UNet net = unet::workflow::load_model(ckpt);
     net.to(device);
     const std::string describe = net.config().describe();
 

@@ -10,8 +10,8 @@
 #include <stdexcept>
 
 #include "apps/unet_serve/serve_app.h"
-#include "io/phantom.h"
 #include "io/png.h"
+#include "phantom/phantom.h"
 
 namespace unet::apps::serve {
 namespace {
@@ -154,17 +154,17 @@ std::string slice_png(const uint8_t* gray, const uint8_t* mask, int64_t ny, int6
   return out;
 }
 
-std::string demo_volume_bytes(const Preprocess& preprocess, const TempDir& tmp) {
+std::string demo_volume_bytes(const workflow::Preprocess& preprocess, const TempDir& tmp) {
   // Twice the network size for small models (stride 2, like 512 -> 256), the network size for
   // big ones, so the demo stays a few hundred kB.
   const int h = preprocess.slice.height, w = preprocess.slice.width;
   const int f = std::max(h, w) <= 128 ? 2 : 1;
-  io::PhantomOptions po;
+  phantom::PhantomOptions po;
   po.nx = std::max(16, w * f);
   po.ny = std::max(16, h * f);
   po.nz = 16;
   po.seed = 7;
-  const io::Phantom ph = io::make_phantom(po);
+  const phantom::Phantom ph = phantom::make_phantom(po);
   TempFile file(tmp, "demo-", ".nii.gz");
   io::write_nifti(file.path(), ph.geometry, std::vector<float>(ph.hu.begin(), ph.hu.end()),
                   kNiftiInt16);
@@ -231,7 +231,7 @@ void add_routes(httplib::Server& server, JobQueue& queue, const Options& options
   });
 
   server.Get("/api/health", [&queue, max_upload](const httplib::Request&, httplib::Response& res) {
-    const Preprocess& p = queue.preprocess();
+    const workflow::Preprocess& p = queue.preprocess();
     send_json(res, 200,
               json{{"status", "ok"},
                    {"model", queue.config().describe()},

@@ -14,10 +14,10 @@
 #include <thread>
 #include <vector>
 
-#include "apps/common/checkpoint.h"
-#include "apps/common/predictor.h"
 #include "io/nifti.h"
 #include "model/unet.h"
+#include "workflow/checkpoint.h"
+#include "workflow/predictor.h"
 
 namespace httplib {
 class Server;
@@ -89,7 +89,7 @@ UploadKind sniff_nifti(const std::string& bytes, const std::string& name);
 // Errors are read_nifti's (the CLI's) messages with the temp path replaced by `name`, thrown as
 // std::invalid_argument. The returned volume's path is `name`.
 io::NiftiVolume read_upload(const std::string& bytes, const std::string& name, const TempDir& tmp,
-                            const Preprocess& preprocess);
+                            const workflow::Preprocess& preprocess);
 
 // Reads a whole file into memory (throws std::runtime_error naming it).
 std::string read_file_bytes(const std::string& path);
@@ -125,7 +125,8 @@ struct JobSnapshot {
 class JobQueue {
  public:
   // The queue owns the model from now on: only its worker thread calls it.
-  JobQueue(model::UNet net, Preprocess preprocess, const Options& options, const TempDir& tmp);
+  JobQueue(model::UNet net, workflow::Preprocess preprocess, const Options& options,
+           const TempDir& tmp);
   ~JobQueue();  // shutdown() and join the worker
   // Stops the worker (a running job fails between chunks) and wakes every long poll; idempotent.
   void shutdown();
@@ -140,7 +141,7 @@ class JobQueue {
   bool snapshot(const std::string& id, double wait_s, JobSnapshot* out);
   int64_t waiting() const;
   const model::UNetConfig& config() const { return config_; }
-  const Preprocess& preprocess() const { return preprocess_; }
+  const workflow::Preprocess& preprocess() const { return preprocess_; }
   std::string device() const { return device_; }
 
  private:
@@ -151,7 +152,7 @@ class JobQueue {
 
   model::UNet net_;
   const model::UNetConfig config_;
-  const Preprocess preprocess_;
+  const workflow::Preprocess preprocess_;
   const Options options_;
   const TempDir& tmp_;
   const std::string device_;
@@ -175,7 +176,7 @@ std::string slice_png(const uint8_t* gray, const uint8_t* mask, int64_t ny, int6
 
 // A small synthetic CT volume (.nii.gz bytes) whose slices fit the checkpoint, for "try it" and
 // the browser test.
-std::string demo_volume_bytes(const Preprocess& preprocess, const TempDir& tmp);
+std::string demo_volume_bytes(const workflow::Preprocess& preprocess, const TempDir& tmp);
 
 // Registers every route on `server`.
 void add_routes(httplib::Server& server, JobQueue& queue, const Options& options,

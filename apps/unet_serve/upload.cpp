@@ -136,7 +136,7 @@ UploadKind sniff_nifti(const std::string& bytes, const std::string& name) {
 }
 
 io::NiftiVolume read_upload(const std::string& bytes, const std::string& name, const TempDir& tmp,
-                            const Preprocess& preprocess) {
+                            const workflow::Preprocess& preprocess) {
   const UploadKind kind = sniff_nifti(bytes, name);
   io::NiftiVolume volume;
   {
@@ -160,7 +160,7 @@ io::NiftiVolume read_upload(const std::string& bytes, const std::string& name, c
     }
   }  // the temp file is gone here, before any inference
   volume.path = name;
-  check_mappable(preprocess, volume.geometry.nx, volume.geometry.ny, name);
+  workflow::check_mappable(preprocess, volume.geometry.nx, volume.geometry.ny, name);
   return volume;
 }
 

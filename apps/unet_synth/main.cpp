@@ -17,11 +17,11 @@
 
 #include "io/atomic_file.h"
 #include "io/nifti.h"
-#include "io/phantom.h"
+#include "phantom/phantom.h"
 
 namespace fs = std::filesystem;
-using unet::io::Phantom;
-using unet::io::PhantomOptions;
+using unet::phantom::Phantom;
+using unet::phantom::PhantomOptions;
 
 namespace {
 
@@ -80,7 +80,7 @@ nlohmann::json write_case(const Options& o, const fs::path& dir, const char* spl
   po.nz_min = o.slices_min;
   po.nz_max = o.slices_max;
   po.seed = case_seed(o.seed, split_id, index);
-  const Phantom p = unet::io::make_phantom(po);
+  const Phantom p = unet::phantom::make_phantom(po);
 
   char name[32];
   std::snprintf(name, sizeof(name), "case_%03d", index);

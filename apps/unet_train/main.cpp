@@ -5,13 +5,13 @@
 #include <iostream>
 
 #include "apps/common/app_main.h"
-#include "apps/common/trainer.h"
 #include "engine/build_info.h"
+#include "workflow/trainer.h"
 
 int main(int argc, char** argv) {
   using namespace unet;
   CLI::App app{"Train the liver-segmentation U-Net on a slice cache made by unet_prepare"};
-  apps::TrainOptions o;
+  workflow::TrainOptions o;
   std::string recipe = "default", device = "auto", precision = "auto", norm, activation, init, loss,
               schedule;
   int depth = 0, base = 0, epochs = 0, batch = 0;
@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   app.add_option("--recipe", recipe,
                  "default (batch norm, He init, Dice+BCE, warm-up + cosine) or seed (the original "
                  "notebook)")
-      ->check(CLI::IsMember(apps::recipe_names()));
+      ->check(CLI::IsMember(workflow::recipe_names()));
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N");
   app.add_option("--precision", precision, "auto (tf32 on a GPU), fp32 or tf32")
       ->check(CLI::IsMember({"auto", "fp32", "tf32"}));
@@ -65,12 +65,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   return apps::run_app("unet_train", [&] {
-    apps::apply_recipe(recipe, o);
+    workflow::apply_recipe(recipe, o);
     if (!norm.empty()) o.config.norm = model::parse_norm(norm);
     if (!activation.empty()) o.config.activation = model::parse_activation(activation);
     if (!init.empty()) o.config.init = model::parse_init(init);
-    if (!loss.empty()) o.loss = apps::parse_loss(loss);
-    if (!schedule.empty()) o.schedule = apps::parse_schedule(schedule);
+    if (!loss.empty()) o.loss = workflow::parse_loss(loss);
+    if (!schedule.empty()) o.schedule = workflow::parse_schedule(schedule);
     if (depth) o.config.depth = depth;
     if (base) o.config.base = base;
     if (epochs) o.epochs = epochs;
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
     o.precision = precision == "auto" ? (o.device.is_cuda() ? MathMode::kTf32 : MathMode::kFp32)
                                       : parse_math_mode(precision);
     std::cout << build_summary() << "\n";
-    const apps::TrainResult r = apps::train(o, std::cout);
+    const workflow::TrainResult r = workflow::train(o, std::cout);
     std::cout << "best epoch " << r.best_epoch << " (val loss " << r.best_val_loss << ")\n"
               << "checkpoints: " << r.best_path << ", " << r.last_path << "\n"
               << "metrics: " << r.metrics_path << "\n"

@@ -1,11 +1,11 @@
 // The phantom's geometry helpers: cross-sections of blobs, blob construction and the implicit
-// functions of organs (see io/phantom_model.h and io/phantom.cpp for the model).
+// functions of organs (see phantom/phantom_model.h and phantom/phantom.cpp for the model).
 #include <algorithm>
 #include <cmath>
 
-#include "io/phantom_model.h"
+#include "phantom/phantom_model.h"
 
-namespace unet::io::phantom_detail {
+namespace unet::phantom::detail {
 
 int index_at_or_below(const std::vector<double>& axis, double x) {
   // axis is uniform: x = (i + 0.5) * 2 / n - 1
@@ -70,4 +70,4 @@ double liver_q(const Case& c, double u, double v, double t) {
   return std::min(blob_q(c.liver_right, u, v, t), blob_q(c.liver_left, u, v, t));
 }
 
-}  // namespace unet::io::phantom_detail
+}  // namespace unet::phantom::detail

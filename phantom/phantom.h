@@ -10,7 +10,7 @@
 
 #include "io/nifti.h"
 
-namespace unet::io {
+namespace unet::phantom {
 
 // What each voxel is, before blur and noise (kept only when PhantomOptions::keep_tissue is set).
 enum class Tissue : uint8_t {
@@ -57,7 +57,7 @@ struct PhantomInfo {
 };
 
 struct Phantom {
-  NiftiGeometry geometry;       // make_geometry(nx, ny, nz, ...): LPS voxel order, qform = sform
+  io::NiftiGeometry geometry;   // make_geometry(nx, ny, nz, ...): LPS voxel order, qform = sform
   std::vector<int16_t> hu;      // Hounsfield units, i fastest, then j, then k (k = 0 inferior)
   std::vector<uint8_t> liver;   // 1 = liver (parenchyma, vessels, lesions), 0 = not
   std::vector<uint8_t> tissue;  // Tissue per voxel when keep_tissue, else empty
@@ -80,4 +80,4 @@ ThresholdResult best_threshold_dice(const std::vector<Phantom>& cases, int step_
 // Pooled Dice of the window [lo, hi] (inclusive) over the cases.
 double window_dice(const std::vector<Phantom>& cases, int lo, int hi);
 
-}  // namespace unet::io
+}  // namespace unet::phantom

@@ -1,4 +1,4 @@
-#include "apps/common/predictor.h"
+#include "workflow/predictor.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include "engine/ops.h"
 #include "io/metrics3d.h"
 
-namespace unet::apps {
+namespace unet::workflow {
 namespace {
 
 std::string size_str(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
@@ -197,4 +197,4 @@ VolumePrediction predict_volume(model::UNet& net, const Preprocess& preprocess,
   return r;
 }
 
-}  // namespace unet::apps
+}  // namespace unet::workflow

@@ -1,4 +1,4 @@
-#include "apps/common/checkpoint.h"
+#include "workflow/checkpoint.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -7,7 +7,7 @@
 
 #include "io/atomic_file.h"
 
-namespace unet::apps {
+namespace unet::workflow {
 
 namespace {
 constexpr const char* kFormat = "unet-engine-checkpoint-1";
@@ -179,4 +179,4 @@ void load_optimizer_state(const CheckpointContents& ckpt, model::UNet& net, Opti
   optimizer.set_step_count(std::stoll(step->second));
 }
 
-}  // namespace unet::apps
+}  // namespace unet::workflow

@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/checkpoint.h"
 #include "io/nifti.h"
 #include "io/slicing.h"
 #include "model/unet.h"
+#include "workflow/checkpoint.h"
 
-namespace unet::apps {
+namespace unet::workflow {
 
 // Sigmoid probabilities for n preprocessed (windowed, resampled, normalised) slices [n, H, W]
 // (NHWC with C = 1): `batch` slices per forward, on net.device(). The net is put in eval mode for
@@ -80,4 +80,4 @@ struct VolumePrediction {
 VolumePrediction predict_volume(model::UNet& net, const Preprocess& preprocess,
                                 const io::NiftiVolume& volume, const PredictOptions& options);
 
-}  // namespace unet::apps
+}  // namespace unet::workflow

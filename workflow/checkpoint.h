@@ -19,7 +19,7 @@
 #include "io/slicing.h"
 #include "model/unet.h"
 
-namespace unet::apps {
+namespace unet::workflow {
 
 std::string config_to_json(const model::UNetConfig& c);
 model::UNetConfig config_from_json(const std::string& json, const std::string& where);
@@ -52,4 +52,4 @@ model::UNet load_model(const CheckpointContents& ckpt);
 // Restores optimizer moments and step count saved by save_checkpoint; throws if absent.
 void load_optimizer_state(const CheckpointContents& ckpt, model::UNet& net, Optimizer& optimizer);
 
-}  // namespace unet::apps
+}  // namespace unet::workflow

@@ -1,5 +1,7 @@
 // The training loop behind unet_train: named recipes, validation split by volume, per-epoch
 // metrics, best/last checkpoints, exact resume, collapse and non-finite-loss detection.
+// The pieces: train_step.h (one optimisation step), train_state.h (what resume restores),
+// evaluate.h (Dice, validation, collapse), train_report.h (metrics.csv, Dice plot).
 #pragma once
 
 #include <cstdint>
@@ -10,12 +12,11 @@
 #include "engine/device.h"
 #include "engine/kernel_config.h"
 #include "model/unet.h"
+#include "workflow/evaluate.h"
+#include "workflow/train_state.h"
+#include "workflow/train_step.h"
 
-namespace unet::apps {
-
-enum class LossKind { kDice, kBce, kDiceBce };
-LossKind parse_loss(const std::string& text);  // "dice" | "bce" | "dice+bce"
-const char* loss_name(LossKind k);
+namespace unet::workflow {
 
 enum class Schedule { kConstant, kWarmupCosine };
 Schedule parse_schedule(const std::string& text);  // "constant" | "cosine"
@@ -50,11 +51,6 @@ struct TrainOptions {
 void apply_recipe(const std::string& name, TrainOptions& options);
 std::vector<std::string> recipe_names();
 
-struct EpochMetrics {
-  int epoch = 0;  // 1-based
-  double train_loss = 0, train_dice = 0, val_loss = 0, val_dice = 0, lr = 0, seconds = 0;
-};
-
 struct TrainResult {
   std::vector<EpochMetrics> history;
   int best_epoch = 0;
@@ -64,23 +60,12 @@ struct TrainResult {
   double test_dice = -1;  // global Dice of the best model on the test cache (-1: no test cache)
 };
 
-// Watches each training step's thresholded prediction (logit > 0) for a collapse to
-// all-background. update() returns true on the step where the prediction has been empty for
-// `steps` consecutive steps whose targets contained liver; a step with any prediction, or with an
-// empty target, starts the count again.
-class CollapseDetector {
- public:
-  explicit CollapseDetector(int steps) : steps_(steps) {}
-  bool update(const float* logits, const float* targets, size_t n);
-
- private:
-  int steps_;
-  int streak_ = 0;
-};
-
 // Runs the whole training; writes into options.out_dir: best.safetensors, last.safetensors,
 // metrics.csv, dice_curve.png/.svg. Progress goes to `log`. Throws on bad input and on a
 // non-finite loss (after which last.safetensors still holds the last good epoch).
+// In order (trainer.cpp): check_options, load_training_data, set_up_or_resume (a fresh TrainState
+// or restore_train_state), make_loader, print_banner; per epoch run_epoch (train_step over the
+// loader's batches) and end_of_epoch (validation, checkpoints, metrics); then final_test.
 TrainResult train(const TrainOptions& options, std::ostream& log);
 
-}  // namespace unet::apps
+}  // namespace unet::workflow

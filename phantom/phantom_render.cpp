@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "io/phantom_model.h"
+#include "phantom/phantom_model.h"
 
-namespace unet::io::phantom_detail {
+namespace unet::phantom::detail {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
@@ -250,4 +250,4 @@ void blur_plane(float* img, int nx, int ny, double w, std::vector<float>& tmp) {
   }
 }
 
-}  // namespace unet::io::phantom_detail
+}  // namespace unet::phantom::detail

@@ -11,19 +11,19 @@
 // Cost per voxel: the body pass is a few multiply-adds (the deformation fields are only evaluated
 // in the band near the skin), each organ touches only its bounding box, the blur is 3+3+3 taps
 // and the noise one table lookup: 512x512x150 takes about two seconds on one core.
-#include "io/phantom.h"
+#include "phantom/phantom.h"
 
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
-#include "io/phantom_model.h"
+#include "phantom/phantom_model.h"
 
-namespace unet::io {
+namespace unet::phantom {
 namespace {
 
-using namespace phantom_detail;
+using namespace detail;
 using T = Tissue;
 
 // Standard normal draws by inverse CDF: a table of 1025 quantiles interpolated linearly, indexed
@@ -80,7 +80,7 @@ Phantom make_phantom(const PhantomOptions& o) {
   const Grid& g = c.grid;
   Phantom p;
   p.info = c.info;
-  p.geometry = make_geometry(g.nx, g.ny, g.nz, c.spacing[0], c.spacing[1], c.spacing[2]);
+  p.geometry = io::make_geometry(g.nx, g.ny, g.nz, c.spacing[0], c.spacing[1], c.spacing[2]);
   const size_t plane = size_t(g.nx) * g.ny;
   p.hu.resize(plane * g.nz);
   p.liver.resize(plane * g.nz);
@@ -141,4 +141,4 @@ Phantom make_phantom(const PhantomOptions& o) {
   return p;
 }
 
-}  // namespace unet::io
+}  // namespace unet::phantom

@@ -5,9 +5,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "io/phantom.h"
+#include "phantom/phantom.h"
 
-namespace unet::io {
+namespace unet::phantom {
 namespace {
 
 constexpr int kMinHu = -1024, kMaxHu = 3071, kBins = kMaxHu - kMinHu + 1;
@@ -72,4 +72,4 @@ ThresholdResult best_threshold_dice(const std::vector<Phantom>& cases, int step_
   return best;
 }
 
-}  // namespace unet::io
+}  // namespace unet::phantom

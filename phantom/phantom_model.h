@@ -1,5 +1,5 @@
-// Private to the phantom generator (io/phantom*.cpp): the random source, the anatomy model's
-// types and the functions the drawing, geometry and rendering files share. Not part of io/'s API.
+// Private to the phantom generator (phantom/phantom*.cpp): the random source, the anatomy model's
+// types and the functions the drawing, geometry and rendering files share. Not part of phantom/'s API.
 #pragma once
 
 #include <algorithm>
@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "io/phantom.h"
+#include "phantom/phantom.h"
 
-namespace unet::io::phantom_detail {
+namespace unet::phantom::detail {
 
 constexpr double kPi = 3.14159265358979323846;
 
@@ -204,11 +204,11 @@ Blob make_blob(Rng& rng, const Grid& g, double cu, double cv, double ru, double 
 // Implicit functions: < 1 inside.
 double blob_q(const Blob& b, double u, double v, double t);
 double liver_q(const Case& c, double u, double v, double t);
-// Every random draw of one case (io/phantom_draw.cpp).
+// Every random draw of one case (phantom/phantom_draw.cpp).
 Case draw_case(const PhantomOptions& o, Rng& rng);
-// Hounsfield units and tissue labels of slice k, before blur and noise (io/phantom_render.cpp).
+// Hounsfield units and tissue labels of slice k, before blur and noise (phantom/phantom_render.cpp).
 void render_slice(const Case& c, int k, float* hu, uint8_t* tis);
 // Separable 3-tap in-plane blur (w, 1 - 2w, w), edges clamped.
 void blur_plane(float* img, int nx, int ny, double w, std::vector<float>& tmp);
 
-}  // namespace unet::io::phantom_detail
+}  // namespace unet::phantom::detail

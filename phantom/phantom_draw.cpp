@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "io/phantom_model.h"
+#include "phantom/phantom_model.h"
 
-namespace unet::io::phantom_detail {
+namespace unet::phantom::detail {
 
 Case draw_case(const PhantomOptions& o, Rng& rng) {
   Case c;
@@ -202,4 +202,4 @@ Case draw_case(const PhantomOptions& o, Rng& rng) {
   return c;
 }
 
-}  // namespace unet::io::phantom_detail
+}  // namespace unet::phantom::detail
