@@ -22,7 +22,7 @@
 #include "kernels/common/cuda_check.h"
 #include "kernels/conv_transpose2d/conv_transpose2d.h"
 
-namespace unet::kernels::conv_transpose2d_cuda {
+namespace unet::kernels::detail::conv_transpose2d_cuda {
 
 // Plain copy of the shape with P, Q precomputed, passed by value to kernels.
 struct Geom {
@@ -143,4 +143,4 @@ void v3_backward_data(const ConvTranspose2dShape& s, const float* dy, const floa
 void v3_backward_weight_partials(const ConvTranspose2dShape& s, const float* x, const float* dy,
                                  float* partial, Stream stream);
 
-}  // namespace unet::kernels::conv_transpose2d_cuda
+}  // namespace unet::kernels::detail::conv_transpose2d_cuda

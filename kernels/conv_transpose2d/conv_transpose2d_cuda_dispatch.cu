@@ -15,7 +15,7 @@
 #include "kernels/conv_transpose2d/conv_transpose2d_cuda_common.cuh"
 
 namespace unet::kernels {
-namespace conv_transpose2d_cuda {
+namespace detail::conv_transpose2d_cuda {
 namespace {
 
 __global__ void reduce_splits_kernel(const float* __restrict__ partial, int splits, int64_t n,
@@ -69,7 +69,7 @@ void finish_backward_weight(const ConvTranspose2dShape& s, const float* partial,
   UNET_CUDA_CHECK_LAUNCH("conv_transpose2d dbias_final_kernel");
 }
 
-}  // namespace conv_transpose2d_cuda
+}  // namespace detail::conv_transpose2d_cuda
 
 namespace {
 
@@ -99,7 +99,7 @@ bool conv_transpose2d_variant_supports(ConvTranspose2dVariant v, const ConvTrans
 size_t conv_transpose2d_backward_weight_workspace_bytes(ConvTranspose2dVariant,
                                                         const ConvTranspose2dShape& s) {
   detail::conv_transpose2d_check_args("conv_transpose2d_backward_weight_workspace_bytes", s, {});
-  return conv_transpose2d_cuda::workspace_floats(s) * sizeof(float);
+  return detail::conv_transpose2d_cuda::workspace_floats(s) * sizeof(float);
 }
 
 void conv_transpose2d_forward_cuda(ConvTranspose2dVariant v, const ConvTranspose2dShape& s,
@@ -110,11 +110,11 @@ void conv_transpose2d_forward_cuda(ConvTranspose2dVariant v, const ConvTranspose
   check_variant(op, v, s);
   switch (v) {
     case ConvTranspose2dVariant::kV1Naive:
-      return conv_transpose2d_cuda::v1_forward(s, x, w, bias, y, stream);
+      return detail::conv_transpose2d_cuda::v1_forward(s, x, w, bias, y, stream);
     case ConvTranspose2dVariant::kV2GemmScatter:
-      return conv_transpose2d_cuda::v2_forward(s, x, w, bias, y, stream);
+      return detail::conv_transpose2d_cuda::v2_forward(s, x, w, bias, y, stream);
     case ConvTranspose2dVariant::kV3GemmTf32:
-      return conv_transpose2d_cuda::v3_forward(s, x, w, bias, y, stream);
+      return detail::conv_transpose2d_cuda::v3_forward(s, x, w, bias, y, stream);
   }
 }
 
@@ -126,11 +126,11 @@ void conv_transpose2d_backward_data_cuda(ConvTranspose2dVariant v, const ConvTra
   check_variant(op, v, s);
   switch (v) {
     case ConvTranspose2dVariant::kV1Naive:
-      return conv_transpose2d_cuda::v1_backward_data(s, dy, w, dx, stream);
+      return detail::conv_transpose2d_cuda::v1_backward_data(s, dy, w, dx, stream);
     case ConvTranspose2dVariant::kV2GemmScatter:
-      return conv_transpose2d_cuda::v2_backward_data(s, dy, w, dx, stream);
+      return detail::conv_transpose2d_cuda::v2_backward_data(s, dy, w, dx, stream);
     case ConvTranspose2dVariant::kV3GemmTf32:
-      return conv_transpose2d_cuda::v3_backward_data(s, dy, w, dx, stream);
+      return detail::conv_transpose2d_cuda::v3_backward_data(s, dy, w, dx, stream);
   }
 }
 
@@ -142,19 +142,21 @@ void conv_transpose2d_backward_weight_cuda(ConvTranspose2dVariant v, const ConvT
       op, s, {{"x", x}, {"dy", dy}, {"dw", dw}, {"workspace (see *_workspace_bytes)", workspace}});
   check_variant(op, v, s);
   float* partial = static_cast<float*>(workspace);
-  float* ws_dbias = partial + size_t(conv_transpose2d_cuda::plan_splits(s).splits) * s.w_size();
+  float* ws_dbias =
+      partial + size_t(detail::conv_transpose2d_cuda::plan_splits(s).splits) * s.w_size();
   switch (v) {
     case ConvTranspose2dVariant::kV1Naive:
-      conv_transpose2d_cuda::v1_backward_weight_partials(s, x, dy, partial, stream);
+      detail::conv_transpose2d_cuda::v1_backward_weight_partials(s, x, dy, partial, stream);
       break;
     case ConvTranspose2dVariant::kV2GemmScatter:
-      conv_transpose2d_cuda::v2_backward_weight_partials(s, x, dy, partial, stream);
+      detail::conv_transpose2d_cuda::v2_backward_weight_partials(s, x, dy, partial, stream);
       break;
     case ConvTranspose2dVariant::kV3GemmTf32:
-      conv_transpose2d_cuda::v3_backward_weight_partials(s, x, dy, partial, stream);
+      detail::conv_transpose2d_cuda::v3_backward_weight_partials(s, x, dy, partial, stream);
       break;
   }
-  conv_transpose2d_cuda::finish_backward_weight(s, partial, dy, dw, dbias, ws_dbias, stream);
+  detail::conv_transpose2d_cuda::finish_backward_weight(s, partial, dy, dw, dbias, ws_dbias,
+                                                        stream);
 }
 
 }  // namespace unet::kernels

@@ -11,7 +11,7 @@
 
 #include "kernels/conv_transpose2d/conv_transpose2d_cuda_common.cuh"
 
-namespace unet::kernels::conv_transpose2d_cuda {
+namespace unet::kernels::detail::conv_transpose2d_cuda {
 namespace {
 
 constexpr int kThreads = 256;
@@ -110,4 +110,4 @@ void v1_backward_weight_partials(const ConvTranspose2dShape& s, const float* x, 
   UNET_CUDA_CHECK_LAUNCH("conv_transpose2d v1 backward_weight_kernel");
 }
 
-}  // namespace unet::kernels::conv_transpose2d_cuda
+}  // namespace unet::kernels::detail::conv_transpose2d_cuda

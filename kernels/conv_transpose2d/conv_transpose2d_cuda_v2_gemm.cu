@@ -9,7 +9,7 @@
 
 #include "kernels/conv_transpose2d/conv_transpose2d_cuda_common.cuh"
 
-namespace unet::kernels::conv_transpose2d_cuda {
+namespace unet::kernels::detail::conv_transpose2d_cuda {
 namespace {
 
 constexpr int kBM = 64, kBN = 64, kBK = 16, kThreads = 256;
@@ -101,4 +101,4 @@ void v2_backward_weight_partials(const ConvTranspose2dShape& s, const float* x, 
          "launch of conv_transpose2d v2 backward-weight GEMM");
 }
 
-}  // namespace unet::kernels::conv_transpose2d_cuda
+}  // namespace unet::kernels::detail::conv_transpose2d_cuda

@@ -12,7 +12,7 @@
 
 #include "kernels/conv_transpose2d/conv_transpose2d_cuda_common.cuh"
 
-namespace unet::kernels::conv_transpose2d_cuda {
+namespace unet::kernels::detail::conv_transpose2d_cuda {
 namespace {
 
 constexpr int kBM = 64, kBN = 64, kBK = 16, kThreads = 128;
@@ -122,4 +122,4 @@ void v3_backward_weight_partials(const ConvTranspose2dShape& s, const float* x, 
          "launch of conv_transpose2d v3 backward-weight GEMM");
 }
 
-}  // namespace unet::kernels::conv_transpose2d_cuda
+}  // namespace unet::kernels::detail::conv_transpose2d_cuda
