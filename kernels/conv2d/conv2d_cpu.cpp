@@ -16,21 +16,14 @@
 
 #include <algorithm>
 #include <cstring>
-#include <initializer_list>
-#include <utility>
 #include <vector>
 
 #include "kernels/common/gemm_cpu.h"
 #include "kernels/common/scratch_cpu.h"
 #include "kernels/conv2d/conv2d.h"
+#include "kernels/conv2d/conv2d_check.h"
 
 namespace unet::kernels {
-namespace detail {
-// Defined in conv2d_cpu_ref.cpp so both CPU paths reject the same inputs with the same messages.
-void conv2d_check_args(const char* op, const Conv2dShape& s,
-                       std::initializer_list<std::pair<const char*, const void*>> ptrs);
-}  // namespace detail
-
 namespace {
 
 constexpr int64_t kChunkBudgetBytes = int64_t(32) << 20;

@@ -6,8 +6,8 @@
 // reads x (N*H*W*C), w (K*R*S*C) and writes y (N*P*Q*K) once per output element's inner loop,
 // so it is memory-latency bound and slow (~1 GFLOP/s). Use it only for tests and small benches.
 //
-// Argument checks live here too (conv2d_check_args) and are shared with conv2d_cpu.cpp, so both
-// paths reject the same inputs with the same messages.
+// Argument checks live here too (conv2d_check_args, declared in conv2d_check.h) and are shared with
+// conv2d_cpu.cpp, so both paths reject the same inputs with the same messages.
 
 #include <initializer_list>
 #include <sstream>
@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "kernels/conv2d/conv2d.h"
+#include "kernels/conv2d/conv2d_check.h"
 
 namespace unet::kernels {
 namespace detail {
@@ -28,8 +29,6 @@ std::string conv2d_shape_string(const Conv2dShape& s) {
   return o.str();
 }
 
-// Throws std::invalid_argument naming the op, the shape and what to change. `ptrs` lists the
-// (name, pointer) pairs that must not be null (nullable arguments are simply not passed).
 void conv2d_check_args(const char* op, const Conv2dShape& s,
                        std::initializer_list<std::pair<const char*, const void*>> ptrs) {
   auto fail = [&](const std::string& what) {

@@ -18,13 +18,11 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 
 #include "kernels/common/cuda_check.h"
 #include "kernels/conv2d/conv2d.h"
 
-namespace unet::kernels::conv2d_cuda {
+namespace unet::kernels::detail::conv2d_cuda {
 
 // Plain-old-data copy of the shape with P and Q precomputed, passed by value to kernels.
 struct Geom {
@@ -41,14 +39,6 @@ inline Conv2dShape to_shape(const Geom& g) {
   s.N = g.N, s.H = g.H, s.W = g.W, s.C = g.C, s.K = g.K, s.R = g.R, s.S = g.S;
   s.pad_h = g.pad_h, s.pad_w = g.pad_w, s.stride_h = g.stride_h, s.stride_w = g.stride_w;
   return s;
-}
-
-inline std::string shape_string(const Conv2dShape& s) {
-  return "N=" + std::to_string(s.N) + " H=" + std::to_string(s.H) + " W=" + std::to_string(s.W) +
-         " C=" + std::to_string(s.C) + " K=" + std::to_string(s.K) + " R=" + std::to_string(s.R) +
-         " S=" + std::to_string(s.S) + " pad=" + std::to_string(s.pad_h) + "," +
-         std::to_string(s.pad_w) + " stride=" + std::to_string(s.stride_h) + "," +
-         std::to_string(s.stride_w);
 }
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
@@ -450,4 +440,4 @@ struct Problem {
   int chunk_len;  // reduction rows per blockIdx.z (a multiple of BK); Kg when not split
 };
 
-}  // namespace unet::kernels::conv2d_cuda
+}  // namespace unet::kernels::detail::conv2d_cuda

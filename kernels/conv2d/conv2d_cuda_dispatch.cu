@@ -5,10 +5,11 @@
 // dbias_reduce reads N*P*Q*K floats of dy (twice that with the ReLU mask) for N*P*Q*K adds.
 #include <string>
 
+#include "kernels/conv2d/conv2d_check.h"
 #include "kernels/conv2d/conv2d_cuda_common.cuh"
 
 namespace unet::kernels {
-namespace conv2d_cuda {
+namespace detail::conv2d_cuda {
 
 namespace {
 
@@ -67,11 +68,11 @@ void dbias_reduce(const Geom& g, const float* dy, const float* relu_y, float* db
   sum_partials(workspace, db.chunks, g.K, dbias, stream);
 }
 
-}  // namespace conv2d_cuda
+}  // namespace detail::conv2d_cuda
 
 namespace {
 
-using conv2d_cuda::shape_string;
+using detail::conv2d_shape_string;
 
 void check_variant(Conv2dVariant v, const char* op) { kConv2dVariants.at(v, op); }
 
@@ -80,18 +81,18 @@ void check_shape(const Conv2dShape& s, const char* op) {
   const bool dims_ok = s.N > 0 && s.H > 0 && s.W > 0 && s.C > 0 && s.K > 0 && s.R > 0 && s.S > 0 &&
                        s.pad_h >= 0 && s.pad_w >= 0 && s.stride_h > 0 && s.stride_w > 0;
   if (!dims_ok) {
-    throw std::invalid_argument(std::string(op) + ": invalid shape (" + shape_string(s) +
+    throw std::invalid_argument(std::string(op) + ": invalid shape (" + conv2d_shape_string(s) +
                                 "): sizes and strides must be positive, padding non-negative");
   }
   if (s.H + 2 * s.pad_h < s.R || s.W + 2 * s.pad_w < s.S) {
     throw std::invalid_argument(std::string(op) + ": filter larger than the padded input (" +
-                                shape_string(s) + "); use a smaller filter or more padding");
+                                conv2d_shape_string(s) + "); use a smaller filter or more padding");
   }
   const int64_t limit = int64_t(1) << 31;
   const int64_t rows = int64_t(s.N) * s.P() * s.Q();
   if (s.x_size() >= limit || s.y_size() >= limit || s.w_size() >= limit || rows >= limit) {
     throw std::invalid_argument(std::string(op) + ": tensor too large for 32-bit indexing (" +
-                                shape_string(s) + "); split the batch");
+                                conv2d_shape_string(s) + "); split the batch");
   }
 }
 
@@ -129,11 +130,11 @@ size_t conv2d_backward_weight_workspace_bytes(Conv2dVariant v, const Conv2dShape
   check_shape(s, "conv2d_backward_weight_workspace_bytes");
   switch (v) {
     case Conv2dVariant::kV1Naive:
-      return conv2d_cuda::backward_weight_v1_ws(s);
+      return detail::conv2d_cuda::backward_weight_v1_ws(s);
     case Conv2dVariant::kV2Tiled:
-      return conv2d_cuda::backward_weight_v2_ws(s);
+      return detail::conv2d_cuda::backward_weight_v2_ws(s);
     case Conv2dVariant::kV3ImplicitGemmTf32:
-      return conv2d_cuda::backward_weight_v3_ws(s);
+      return detail::conv2d_cuda::backward_weight_v3_ws(s);
   }
   return 0;
 }
@@ -147,14 +148,14 @@ void conv2d_forward_cuda(Conv2dVariant v, const Conv2dShape& s, const float* x, 
   check_ptr(x, "x", op);
   check_ptr(w, "w", op);
   check_ptr(y, "y", op);
-  const conv2d_cuda::Geom g = conv2d_cuda::make_geom(s);
+  const detail::conv2d_cuda::Geom g = detail::conv2d_cuda::make_geom(s);
   switch (v) {
     case Conv2dVariant::kV1Naive:
-      return conv2d_cuda::forward_v1(g, x, w, bias, y, relu, stream);
+      return detail::conv2d_cuda::forward_v1(g, x, w, bias, y, relu, stream);
     case Conv2dVariant::kV2Tiled:
-      return conv2d_cuda::forward_v2(g, x, w, bias, y, relu, stream);
+      return detail::conv2d_cuda::forward_v2(g, x, w, bias, y, relu, stream);
     case Conv2dVariant::kV3ImplicitGemmTf32:
-      return conv2d_cuda::forward_v3(g, x, w, bias, y, relu, stream);
+      return detail::conv2d_cuda::forward_v3(g, x, w, bias, y, relu, stream);
   }
 }
 
@@ -168,14 +169,14 @@ void conv2d_backward_data_cuda(Conv2dVariant v, const Conv2dShape& s, const floa
   check_ptr(dy, "dy", op);
   check_ptr(w, "w", op);
   check_ptr(dx, "dx", op);
-  const conv2d_cuda::Geom g = conv2d_cuda::make_geom(s);
+  const detail::conv2d_cuda::Geom g = detail::conv2d_cuda::make_geom(s);
   switch (v) {
     case Conv2dVariant::kV1Naive:
-      return conv2d_cuda::backward_data_v1(g, dy, w, relu_y, dx, stream);
+      return detail::conv2d_cuda::backward_data_v1(g, dy, w, relu_y, dx, stream);
     case Conv2dVariant::kV2Tiled:
-      return conv2d_cuda::backward_data_v2(g, dy, w, relu_y, dx, stream);
+      return detail::conv2d_cuda::backward_data_v2(g, dy, w, relu_y, dx, stream);
     case Conv2dVariant::kV3ImplicitGemmTf32:
-      return conv2d_cuda::backward_data_v3(g, dy, w, relu_y, dx, stream);
+      return detail::conv2d_cuda::backward_data_v3(g, dy, w, relu_y, dx, stream);
   }
 }
 
@@ -189,19 +190,19 @@ void conv2d_backward_weight_cuda(Conv2dVariant v, const Conv2dShape& s, const fl
   check_ptr(dy, "dy", op);
   check_ptr(dw, "dw", op);
   check_workspace(workspace, conv2d_backward_weight_workspace_bytes(v, s), op);
-  if (!conv2d_cuda::aligned16(workspace)) {
+  if (!detail::conv2d_cuda::aligned16(workspace)) {
     throw std::invalid_argument(std::string(op) +
                                 ": workspace must be 16-byte aligned (pass a cudaMalloc'd buffer)");
   }
-  const conv2d_cuda::Geom g = conv2d_cuda::make_geom(s);
+  const detail::conv2d_cuda::Geom g = detail::conv2d_cuda::make_geom(s);
   float* ws = static_cast<float*>(workspace);
   switch (v) {
     case Conv2dVariant::kV1Naive:
-      return conv2d_cuda::backward_weight_v1(g, x, dy, relu_y, dw, dbias, ws, stream);
+      return detail::conv2d_cuda::backward_weight_v1(g, x, dy, relu_y, dw, dbias, ws, stream);
     case Conv2dVariant::kV2Tiled:
-      return conv2d_cuda::backward_weight_v2(g, x, dy, relu_y, dw, dbias, ws, stream);
+      return detail::conv2d_cuda::backward_weight_v2(g, x, dy, relu_y, dw, dbias, ws, stream);
     case Conv2dVariant::kV3ImplicitGemmTf32:
-      return conv2d_cuda::backward_weight_v3(g, x, dy, relu_y, dw, dbias, ws, stream);
+      return detail::conv2d_cuda::backward_weight_v3(g, x, dy, relu_y, dw, dbias, ws, stream);
   }
 }
 

@@ -10,7 +10,7 @@
 // each chunk writes its own partial dw and sum_partials adds them in chunk order: deterministic.
 #include "kernels/conv2d/conv2d_cuda_common.cuh"
 
-namespace unet::kernels::conv2d_cuda {
+namespace unet::kernels::detail::conv2d_cuda {
 
 namespace {
 
@@ -165,4 +165,4 @@ void backward_weight_v2(const Geom& g, const float* x, const float* dy, const fl
   }
 }
 
-}  // namespace unet::kernels::conv2d_cuda
+}  // namespace unet::kernels::detail::conv2d_cuda

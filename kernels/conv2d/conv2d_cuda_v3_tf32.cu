@@ -17,7 +17,7 @@
 
 #include "kernels/conv2d/conv2d_cuda_common.cuh"
 
-namespace unet::kernels::conv2d_cuda {
+namespace unet::kernels::detail::conv2d_cuda {
 
 namespace {
 
@@ -191,4 +191,4 @@ void backward_weight_v3(const Geom& g, const float* x, const float* dy, const fl
   }
 }
 
-}  // namespace unet::kernels::conv2d_cuda
+}  // namespace unet::kernels::detail::conv2d_cuda
