@@ -44,8 +44,9 @@ void batch_norm2d_forward_train_cpu(const BatchNormShape& s, const float* x, con
                                     float* running_mean, float* running_var, float* save_mean,
                                     float* save_invstd, float* y) {
   const char* op = "batch_norm2d_forward_train_cpu";
-  bn_detail::check_forward_train_args(op, s, double(eps), double(momentum), x, gamma, beta,
-                                      running_mean, running_var, save_mean, save_invstd, y);
+  detail::batch_norm2d_check_forward_train_args(op, s, double(eps), double(momentum), x, gamma,
+                                                beta, running_mean, running_var, save_mean,
+                                                save_invstd, y);
   const int C = s.C;
   const double M = double(s.pixels);
   std::vector<double> mean =
@@ -80,8 +81,8 @@ void batch_norm2d_forward_eval_cpu(const BatchNormShape& s, const float* x, cons
                                    const float* beta, const float* running_mean,
                                    const float* running_var, float eps, float* y) {
   const char* op = "batch_norm2d_forward_eval_cpu";
-  bn_detail::check_forward_eval_args(op, s, double(eps), x, gamma, beta, running_mean, running_var,
-                                     y);
+  detail::batch_norm2d_check_forward_eval_args(op, s, double(eps), x, gamma, beta, running_mean,
+                                               running_var, y);
   const int C = s.C;
   std::vector<float> scale(static_cast<size_t>(C));
   for (int c = 0; c < C; ++c)
@@ -98,7 +99,8 @@ void batch_norm2d_backward_cpu(const BatchNormShape& s, const float* x, const fl
                                const float* gamma, const float* save_mean, const float* save_invstd,
                                float* dx, float* dgamma, float* dbeta) {
   const char* op = "batch_norm2d_backward_cpu";
-  bn_detail::check_backward_args(op, s, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  detail::batch_norm2d_check_backward_args(op, s, x, dy, gamma, save_mean, save_invstd, dx, dgamma,
+                                           dbeta);
   const int C = s.C;
   const double M = double(s.pixels);
   const std::vector<double> sum_dy =

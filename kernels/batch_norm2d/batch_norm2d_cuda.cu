@@ -216,7 +216,7 @@ __global__ void bn_bwd_dx_kernel(int64_t pixels, int C, int64_t chunk, const flo
 }  // namespace
 
 size_t batch_norm2d_cuda_workspace_bytes(const BatchNormShape& s) {
-  bn_detail::check_shape("batch_norm2d_cuda_workspace_bytes", s, 1);
+  detail::batch_norm2d_check_shape("batch_norm2d_cuda_workspace_bytes", s, 1);
   return partial_bytes(s) + size_t(s.C) * 3 * sizeof(float);
 }
 
@@ -225,9 +225,10 @@ void batch_norm2d_forward_train_cuda(const BatchNormShape& s, const float* x, co
                                      float* running_mean, float* running_var, float* save_mean,
                                      float* save_invstd, float* y, void* workspace, Stream stream) {
   const char* op = "batch_norm2d_forward_train_cuda";
-  bn_detail::check_forward_train_args(op, s, double(eps), double(momentum), x, gamma, beta,
-                                      running_mean, running_var, save_mean, save_invstd, y);
-  bn_detail::check_ptr(op, s, "workspace", workspace);
+  detail::batch_norm2d_check_forward_train_args(op, s, double(eps), double(momentum), x, gamma,
+                                                beta, running_mean, running_var, save_mean,
+                                                save_invstd, y);
+  detail::batch_norm2d_check_ptr(op, s, "workspace", workspace);
   const BnGrid g = bn_grid(s);
   double* partial = static_cast<double*>(workspace);
   const dim3 block(kTileC, kRows);
@@ -247,8 +248,8 @@ void batch_norm2d_forward_eval_cuda(const BatchNormShape& s, const float* x, con
                                     const float* beta, const float* running_mean,
                                     const float* running_var, float eps, float* y, Stream stream) {
   const char* op = "batch_norm2d_forward_eval_cuda";
-  bn_detail::check_forward_eval_args(op, s, double(eps), x, gamma, beta, running_mean, running_var,
-                                     y);
+  detail::batch_norm2d_check_forward_eval_args(op, s, double(eps), x, gamma, beta, running_mean,
+                                               running_var, y);
   const BnGrid g = bn_grid(s);
   bn_apply_kernel<<<dim3(g.tiles, g.pixel_blocks), dim3(kTileC, kRows), 0, stream>>>(
       s.pixels, s.C, g.chunk, x, gamma, beta, running_mean, running_var, true, eps, y);
@@ -260,8 +261,9 @@ void batch_norm2d_backward_cuda(const BatchNormShape& s, const float* x, const f
                                 const float* save_invstd, float* dx, float* dgamma, float* dbeta,
                                 void* workspace, Stream stream) {
   const char* op = "batch_norm2d_backward_cuda";
-  bn_detail::check_backward_args(op, s, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
-  bn_detail::check_ptr(op, s, "workspace", workspace);
+  detail::batch_norm2d_check_backward_args(op, s, x, dy, gamma, save_mean, save_invstd, dx, dgamma,
+                                           dbeta);
+  detail::batch_norm2d_check_ptr(op, s, "workspace", workspace);
   const BnGrid g = bn_grid(s);
   double* partial = static_cast<double*>(workspace);
   float* coef = reinterpret_cast<float*>(static_cast<char*>(workspace) + partial_bytes(s));
