@@ -53,7 +53,7 @@ enum class MaxPool2dVariant : int {
   kV2Vectorized = 2,  // v2: float4 over channels when C%4==0 and pointers are 16-byte aligned
 };
 inline constexpr VariantInfo kMaxPool2dVariantRows[] = {{1, "v1_naive", false},
-                                                         {2, "v2_vectorized", false}};
+                                                        {2, "v2_vectorized", false}};
 inline constexpr VariantTable kMaxPool2dVariants{"max_pool2d", kMaxPool2dVariantRows, 2, 2};
 void max_pool2d_forward_cuda(MaxPool2dVariant v, const MaxPool2dShape& s, const float* x, float* y,
                              Stream stream);
