@@ -1,33 +1,42 @@
-// Argument checks shared by the dice_loss backends (internal; not part of the contract).
+// Internal to the dice_loss backends (not part of the contract): the argument checks every backend
+// runs (defined in dice_loss_cpu_ref.cpp), so all reject the same inputs with the same message, and
+// the small inline math the CPU reference and the CPU fast path share.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 
-namespace unet::kernels::dice_detail {
+#include "kernels/dice_loss/dice_loss.h"
 
-inline void check_args(const char* op, int64_t n, const void* logits, const void* target,
-                       double smooth) {
-  if (n <= 0) {
-    throw std::invalid_argument(std::string(op) + ": n must be > 0, got " + std::to_string(n) +
-                                " (pass a non-empty batch)");
-  }
-  if (!(smooth >= 0.0) || !std::isfinite(smooth)) {
-    throw std::invalid_argument(std::string(op) + ": smooth must be finite and >= 0, got " +
-                                std::to_string(smooth) + " (the seed recipe uses 1)");
-  }
-  if (logits == nullptr || target == nullptr) {
-    throw std::invalid_argument(
-        std::string(op) + ": logits and target must not be null (n = " + std::to_string(n) + ")");
-  }
+namespace unet::kernels::detail {
+
+// n > 0, smooth finite and >= 0, logits and target non-null; throws std::invalid_argument naming
+// `op` and what to pass instead.
+void dice_loss_check_args(const char* op, int64_t n, const void* logits, const void* target,
+                          double smooth);
+// An output (or workspace, or device scalar) pointer `name` must not be null.
+void dice_loss_check_output(const char* op, const char* name, const void* p);
+
+// Stable logistic: exp of a non-positive argument only, so no overflow for large |x|.
+template <typename T>
+inline T dice_loss_sigmoid(T x) {
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  const T e = std::exp(x);
+  return e / (T(1) + e);
 }
 
-inline void check_output(const char* op, const char* name, const void* p) {
-  if (p == nullptr) {
-    throw std::invalid_argument(std::string(op) + ": " + name + " must not be null");
-  }
+inline double dice_loss_from_sums(const DiceSums& s, double smooth) {
+  return -(2.0 * s.intersection + smooth) / (s.pred_sum + s.target_sum + smooth);
 }
 
-}  // namespace unet::kernels::dice_detail
+// dL/dp_i = -(2 t_i D - Nn) / D^2 = a*t_i + b with a = -2/D, b = Nn/D^2.
+struct DiceGradCoeffs {
+  double a, b;
+};
+inline DiceGradCoeffs dice_loss_grad_coeffs(const DiceSums& s, double smooth) {
+  const double nn = 2.0 * s.intersection + smooth;
+  const double d = s.pred_sum + s.target_sum + smooth;
+  return {-2.0 / d, nn / (d * d)};
+}
+
+}  // namespace unet::kernels::detail

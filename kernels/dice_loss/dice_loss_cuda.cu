@@ -115,9 +115,9 @@ size_t dice_loss_cuda_workspace_bytes(int64_t n) {
 
 void dice_loss_forward_cuda(int64_t n, const float* logits, const float* target, float smooth,
                             float* out, void* workspace, Stream stream) {
-  dice_detail::check_args("dice_loss_forward_cuda", n, logits, target, double(smooth));
-  dice_detail::check_output("dice_loss_forward_cuda", "out", out);
-  dice_detail::check_output("dice_loss_forward_cuda", "workspace", workspace);
+  detail::dice_loss_check_args("dice_loss_forward_cuda", n, logits, target, double(smooth));
+  detail::dice_loss_check_output("dice_loss_forward_cuda", "out", out);
+  detail::dice_loss_check_output("dice_loss_forward_cuda", "workspace", workspace);
   const int blocks = dice_blocks(n);
   double* partial = static_cast<double*>(workspace);
   dice_partial_kernel<<<blocks, kThreads, 0, stream>>>(n, logits, target, partial);
@@ -128,10 +128,10 @@ void dice_loss_forward_cuda(int64_t n, const float* logits, const float* target,
 
 void dice_loss_backward_cuda(int64_t n, const float* logits, const float* target, float smooth,
                              const float* out, const float* dloss, float* dlogits, Stream stream) {
-  dice_detail::check_args("dice_loss_backward_cuda", n, logits, target, double(smooth));
-  dice_detail::check_output("dice_loss_backward_cuda", "out", out);
-  dice_detail::check_output("dice_loss_backward_cuda", "dloss", dloss);
-  dice_detail::check_output("dice_loss_backward_cuda", "dlogits", dlogits);
+  detail::dice_loss_check_args("dice_loss_backward_cuda", n, logits, target, double(smooth));
+  detail::dice_loss_check_output("dice_loss_backward_cuda", "out", out);
+  detail::dice_loss_check_output("dice_loss_backward_cuda", "dloss", dloss);
+  detail::dice_loss_check_output("dice_loss_backward_cuda", "dlogits", dlogits);
   // Elementwise: enough blocks to cover n up to a cap, the rest by grid stride.
   const int blocks = int(std::min<int64_t>(4096, (n + kThreads - 1) / kThreads));
   dice_backward_kernel<<<blocks, kThreads, 0, stream>>>(n, logits, target, smooth, out, dloss,
