@@ -82,9 +82,9 @@ size_t bce_with_logits_cuda_workspace_bytes(int64_t n) {
 
 void bce_with_logits_forward_cuda(int64_t n, const float* logits, const float* target, float* out,
                                   void* workspace, Stream stream) {
-  bce_detail::check_args("bce_with_logits_forward_cuda", n, logits, target);
-  bce_detail::check_output("bce_with_logits_forward_cuda", "out", out);
-  bce_detail::check_output("bce_with_logits_forward_cuda", "workspace", workspace);
+  detail::bce_with_logits_check_args("bce_with_logits_forward_cuda", n, logits, target);
+  detail::bce_with_logits_check_output("bce_with_logits_forward_cuda", "out", out);
+  detail::bce_with_logits_check_output("bce_with_logits_forward_cuda", "workspace", workspace);
   const int blocks = bce_blocks(n);
   double* partial = static_cast<double*>(workspace);
   bce_partial_kernel<<<blocks, kThreads, 0, stream>>>(n, logits, target, partial);
@@ -95,9 +95,9 @@ void bce_with_logits_forward_cuda(int64_t n, const float* logits, const float* t
 
 void bce_with_logits_backward_cuda(int64_t n, const float* logits, const float* target,
                                    const float* dloss, float* dlogits, Stream stream) {
-  bce_detail::check_args("bce_with_logits_backward_cuda", n, logits, target);
-  bce_detail::check_output("bce_with_logits_backward_cuda", "dloss", dloss);
-  bce_detail::check_output("bce_with_logits_backward_cuda", "dlogits", dlogits);
+  detail::bce_with_logits_check_args("bce_with_logits_backward_cuda", n, logits, target);
+  detail::bce_with_logits_check_output("bce_with_logits_backward_cuda", "dloss", dloss);
+  detail::bce_with_logits_check_output("bce_with_logits_backward_cuda", "dlogits", dlogits);
   const int blocks = int(std::min<int64_t>(4096, (n + kThreads - 1) / kThreads));
   bce_backward_kernel<<<blocks, kThreads, 0, stream>>>(n, logits, target, dloss, dlogits);
   UNET_CUDA_CHECK_LAUNCH("bce_backward_kernel");
