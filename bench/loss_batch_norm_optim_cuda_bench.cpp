@@ -16,11 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "kernels/adam/adam.h"
 #include "kernels/batch_norm2d/batch_norm2d.h"
-#include "kernels/bce_loss/bce_loss.h"
+#include "kernels/bce_with_logits/bce_with_logits.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/dice_loss/dice_loss.h"
-#include "kernels/optim/optim.h"
+#include "kernels/sgd/sgd.h"
 
 namespace {
 

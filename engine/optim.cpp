@@ -3,7 +3,8 @@
 #include <stdexcept>
 
 #include "engine/dispatch.h"
-#include "kernels/optim/optim.h"
+#include "kernels/adam/adam.h"
+#include "kernels/sgd/sgd.h"
 
 namespace unet {
 

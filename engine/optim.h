@@ -1,5 +1,6 @@
-// Optimisers over a list of parameter tensors, PyTorch semantics (kernels/optim/README.md has the
-// update formulas). The step runs as one fused kernel over all parameters on either device.
+// Optimisers over a list of parameter tensors, PyTorch semantics (kernels/adam/README.md and
+// kernels/sgd/README.md have the update formulas). The step runs as one fused kernel over all
+// parameters on either device.
 // State (moments, step count) is exposed so checkpoints can save and restore it for resume.
 #pragma once
 

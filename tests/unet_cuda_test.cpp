@@ -9,7 +9,7 @@
 #include "engine/kernel_config.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
-#include "kernels/optim/optim.h"
+#include "kernels/adam/adam.h"
 #include "model/unet.h"
 #include "tests/testing/cuda_guard.h"
 #include "tests/testing/testing.h"
