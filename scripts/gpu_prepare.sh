@@ -30,9 +30,9 @@ for l in libbenchmark.so.1debian libopenblas.so.0 libgfortran.so.5 libquadmath.s
 done
 cp -L /usr/local/cuda/lib64/libcudart.so.13 .deps/runtime/
 if [ "${1:-}" = "--prebuilt" ]; then
-  TARGETS=(unet_cuda_test conv2d_cuda_test conv_transpose2d_cuda_test max_pool2d_cuda_test
-           concat_cuda_test elementwise_cuda_test reduce_cuda_test dice_loss_cuda_test
-           bce_loss_cuda_test batch_norm2d_cuda_test optim_cuda_test train_step_bench)
+  TARGETS=(unet_cuda_test conv2d_test conv_transpose2d_test max_pool2d_test concat_test
+           elementwise_test reduce_test dice_loss_test bce_with_logits_test batch_norm2d_test
+           adam_test sgd_test train_step_bench)
   cmake -S . -B build-prebuilt -DUNET_NATIVE=OFF -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DUNET_DEPS_PREFIX=/nonexistent > /dev/null
   cmake --build build-prebuilt -j "$(nproc)" --target "${TARGETS[@]}"
