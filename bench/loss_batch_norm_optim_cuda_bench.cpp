@@ -7,7 +7,7 @@
 // bandwidth ceiling.
 //
 // Names: <op>/<pass>/cuda/<shape>, e.g. dice_loss/fwd_bwd/cuda/N32_H256_W256_C1,
-// batch_norm2d/fwd_train/cuda/N10_H256_W256_C32, optim/adam/cuda/seed_unet, memcpy/d2d/cuda/42MiB.
+// batch_norm2d/fwd_train/cuda/N10_H256_W256_C32, adam/step/cuda/seed_unet, memcpy/d2d/cuda/42MiB.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
 
@@ -171,7 +171,7 @@ void BM_AdamUnet(benchmark::State& state) {
   state.counters["params"] = double(o.total);
 }
 BENCHMARK(BM_AdamUnet)
-    ->Name("optim/adam/cuda/seed_unet")
+    ->Name("adam/step/cuda/seed_unet")
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
@@ -183,7 +183,7 @@ void BM_SgdUnet(benchmark::State& state) {
               [&] { sgd_step_cuda(h, o.slots.data(), int(o.slots.size()), nullptr); });
 }
 BENCHMARK(BM_SgdUnet)
-    ->Name("optim/sgd/cuda/seed_unet")
+    ->Name("sgd/step/cuda/seed_unet")
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
