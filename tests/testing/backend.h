@@ -10,7 +10,7 @@
 //     y.poison();
 //     if (b.cuda) concat_forward_cuda(b.variant_as<ConcatVariant>(), s, a.get(), ..., nullptr);
 //     else        concat_forward_cpu(s, a.get(), ...);
-//     EXPECT_TRUE(all_close(y.to_host(), want, b.rtol(1e-6f), 0, "y"));
+//     EXPECT_TRUE(all_close(y.to_host(), want, b.tolerance(1e-6f), 0, "y"));
 //   }
 //   INSTANTIATE_TEST_SUITE_P(Backends, ConcatTest,
 //                            ::testing::ValuesIn(backends_with_variants(kConcatVariants)),
@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,10 @@ struct KernelBackend {
     return this->tf32 ? tf32_tol : exact_fp32;
   }
 };
+
+// gtest prints parameters with this (test lists and failure messages show "cuda_v2_tiled", not
+// the struct's bytes).
+inline void PrintTo(const KernelBackend& b, std::ostream* os) { *os << b.name; }
 
 // The CPU fast path, then one backend per numbered CUDA variant in `table`.
 std::vector<KernelBackend> backends_with_variants(const kernels::VariantTable& table);
