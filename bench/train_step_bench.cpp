@@ -1,6 +1,8 @@
 // Whole training steps (forward, Dice loss, backward, Adam) of the U-Net, in images/s with peak
-// memory, on the CPU and (when present) the GPU. The same network, loss and optimiser run in
-// bench/torch_reference.py for side-by-side ratios on the same machine in the same call.
+// memory, on the CPU and (when present) the GPU. The step is workflow::train_step, the one the
+// trainer runs (it also reads the loss back before the backward pass). The same network, loss and
+// optimiser run in bench/torch_reference.py for side-by-side ratios on the same machine in the
+// same call.
 //
 //   train_step_bench --benchmark_filter=cpu     (CPU configs)
 //   train_step_bench --benchmark_filter=cuda    (GPU configs: seed at batch 10/32, fp32 and TF32)
@@ -12,9 +14,9 @@
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/kernel_config.h"
-#include "engine/ops.h"
 #include "engine/optim.h"
 #include "model/unet.h"
+#include "workflow/train_step.h"
 
 namespace {
 
@@ -42,10 +44,7 @@ void run_train_step(benchmark::State& state, Device device, MathMode math, int b
   Tensor xt = Tensor::from_vector(x, {batch, size, size, 1}, device);
   Tensor tt = Tensor::from_vector(t, {batch, size, size, 1}, device);
   auto step = [&] {
-    adam.zero_grad();
-    Tensor loss = dice_loss(net.forward(xt), tt);
-    loss.backward();
-    adam.step();
+    workflow::train_step(net, adam, xt, tt, workflow::LossKind::kDice);
     if (device.is_cuda()) cuda_synchronize();
   };
   step();  // warm-up: fills the caching allocator, so the timed steps do no cudaMalloc
