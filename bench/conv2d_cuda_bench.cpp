@@ -232,18 +232,17 @@ std::string layer_name(const Layer& l, int batch) {
 }
 
 void register_all() {
-  const Conv2dVariant variants[] = {Conv2dVariant::kV1Naive, Conv2dVariant::kV2Tiled,
-                                    Conv2dVariant::kV3ImplicitGemmTf32};
   for (Dir d : {Dir::kFwd, Dir::kBwdData, Dir::kBwdWeight}) {
     for (int batch : kBatches) {
       for (const Layer& l : kLayers) {
         const Conv2dShape s = shape_of(l, batch);
         const std::string tail = "/" + layer_name(l, batch);
         const std::string head = std::string("conv2d/") + dir_name(d) + "/";
-        for (Conv2dVariant v : variants) {
+        for (const unet::kernels::VariantInfo& row : unet::kernels::kConv2dVariants) {
+          const auto v = static_cast<Conv2dVariant>(row.id);
           if (v == Conv2dVariant::kV1Naive && batch != 10) continue;
           auto* b = benchmark::RegisterBenchmark(
-              (head + unet::kernels::conv2d_variant_name(v) + tail).c_str(),
+              (head + row.name + tail).c_str(),
               [s, d, v](benchmark::State& st) { bench_ours(st, s, d, v); });
           b->UseManualTime()->Unit(benchmark::kMillisecond);
           if (v == Conv2dVariant::kV1Naive) {

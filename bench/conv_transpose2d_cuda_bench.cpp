@@ -210,10 +210,10 @@ int main(int argc, char** argv) {
                               std::to_string(l.hw) + "_C" + std::to_string(l.c) + "_K" +
                               std::to_string(l.k) + "_R2_S2";
       for (int pass = 0; pass < 3; ++pass) {
-        for (int vi = 1; vi <= kConvTranspose2dVariantCount; ++vi) {
-          const auto v = static_cast<ConvTranspose2dVariant>(vi);
+        for (const VariantInfo& row : kConvTranspose2dVariants) {
+          const auto v = static_cast<ConvTranspose2dVariant>(row.id);
           const std::string name = std::string("conv_transpose2d/") + pass_names[pass] + "/" +
-                                   conv_transpose2d_variant_name(v) + "/" + tag;
+                                   kConvTranspose2dVariants.name(v) + "/" + tag;
           benchmark::RegisterBenchmark(name.c_str(), bench_variant, v, s, pass)
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond)

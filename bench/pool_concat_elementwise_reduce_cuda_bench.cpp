@@ -104,8 +104,9 @@ void register_all() {
       MaxPool2dShape s;
       s.N = N, s.H = s.W = l[0], s.C = l[1];
       const std::string tag = "/" + nhwc(N, l[0], l[0], l[1]);
-      for (MaxPool2dVariant v : {MaxPool2dVariant::kV1Naive, MaxPool2dVariant::kV2Vectorized}) {
-        const std::string vn = max_pool2d_variant_name(v);
+      for (const VariantInfo& row : kMaxPool2dVariants) {
+        const auto v = static_cast<MaxPool2dVariant>(row.id);
+        const std::string vn = kMaxPool2dVariants.name(v);
         add("max_pool2d/fwd/" + vn + tag, [s, v](benchmark::State& st) {
           Buffers b;
           float* x = b.floats(s.x_size());
@@ -127,8 +128,9 @@ void register_all() {
       ConcatShape s;
       s.pixels = int64_t(N) * l[0] * l[0], s.C1 = s.C2 = l[1];
       const std::string tag = "/" + nhwc(N, l[0], l[0], l[1]) + "_C" + std::to_string(l[1]);
-      for (ConcatVariant v : {ConcatVariant::kV1Naive, ConcatVariant::kV2Vectorized}) {
-        const std::string vn = concat_variant_name(v);
+      for (const VariantInfo& row : kConcatVariants) {
+        const auto v = static_cast<ConcatVariant>(row.id);
+        const std::string vn = kConcatVariants.name(v);
         add("concat/fwd/" + vn + tag, [s, v](benchmark::State& st) {
           Buffers b;
           float* a = b.floats(s.pixels * s.C1);
