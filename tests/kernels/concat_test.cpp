@@ -18,16 +18,7 @@
 namespace unet::kernels {
 namespace {
 
-using unet::testing::backend_test_name;
-using unet::testing::BackendBuffer;
-using unet::testing::backends_with_variants;
-using unet::testing::bitwise_equal;
-using unet::testing::expect_invalid;
-using unet::testing::expect_runtime_error;
-using unet::testing::gradients_match;
-using unet::testing::KernelBackend;
-using unet::testing::numeric_gradient;
-using unet::testing::random_floats;
+using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
 ConcatShape concat_shape(int64_t pixels, int C1, int C2) {
   ConcatShape s;
@@ -51,17 +42,6 @@ std::vector<ConcatShape> cases() {
           concat_shape(65536, 32, 32), concat_shape(100003, 1, 2)};
 }
 
-// `offset` zeros, then v: the device copy then starts `offset` floats into its buffer.
-std::vector<float> shifted(int offset, const std::vector<float>& v) {
-  std::vector<float> out(offset, 0.0f);
-  out.insert(out.end(), v.begin(), v.end());
-  return out;
-}
-
-std::vector<float> unshifted(int offset, const std::vector<float>& v) {
-  return std::vector<float>(v.begin() + offset, v.end());
-}
-
 // ---------------------------------------------------------------- every backend vs the reference
 
 class ConcatTest : public ::testing::TestWithParam<KernelBackend> {};
@@ -81,8 +61,8 @@ TEST_P(ConcatTest, MatchesReferenceBitwise) {
       concat_forward_ref(s, a.data(), bb.data(), y_ref.data());
       concat_backward_ref(s, dy.data(), da_ref.data(), db_ref.data());
 
-      BackendBuffer<float> a_d(b, shifted(offset, a)), b_d(b, shifted(offset, bb)),
-          dy_d(b, shifted(offset, dy));
+      BackendBuffer<float> a_d(b, with_leading_zeros(offset, a)),
+          b_d(b, with_leading_zeros(offset, bb)), dy_d(b, with_leading_zeros(offset, dy));
       BackendBuffer<float> y_d(b, y_ref.size() + offset), da_d(b, a.size() + offset),
           db_d(b, bb.size() + offset);
       y_d.poison();
@@ -98,9 +78,9 @@ TEST_P(ConcatTest, MatchesReferenceBitwise) {
         concat_forward_cpu(s, a_d.get() + offset, b_d.get() + offset, y_d.get() + offset);
         concat_backward_cpu(s, dy_d.get() + offset, da_d.get() + offset, db_d.get() + offset);
       }
-      EXPECT_TRUE(bitwise_equal(unshifted(offset, y_d.to_host()), y_ref, "y"));
-      EXPECT_TRUE(bitwise_equal(unshifted(offset, da_d.to_host()), da_ref, "da"));
-      EXPECT_TRUE(bitwise_equal(unshifted(offset, db_d.to_host()), db_ref, "db"));
+      EXPECT_TRUE(bitwise_equal(drop_leading(offset, y_d.to_host()), y_ref, "y"));
+      EXPECT_TRUE(bitwise_equal(drop_leading(offset, da_d.to_host()), da_ref, "da"));
+      EXPECT_TRUE(bitwise_equal(drop_leading(offset, db_d.to_host()), db_ref, "db"));
     }
   }
 }

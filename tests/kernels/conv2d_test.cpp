@@ -35,19 +35,7 @@
 namespace unet::kernels {
 namespace {
 
-using unet::testing::all_close;
-using unet::testing::backend_test_name;
-using unet::testing::BackendBuffer;
-using unet::testing::backends_with_variants;
-using unet::testing::bitwise_equal;
-using unet::testing::expect_invalid;
-using unet::testing::expect_runtime_error;
-using unet::testing::gradients_match;
-using unet::testing::KernelBackend;
-using unet::testing::numeric_gradient;
-using unet::testing::random_doubles;
-using unet::testing::random_floats;
-using unet::testing::random_small_ints;
+using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
 Conv2dShape conv2d_shape(int N, int H, int W, int C, int K, int R, int S, int pad_h, int pad_w,
                          int stride_h, int stride_w) {
@@ -337,11 +325,7 @@ TEST_P(Conv2dTest, UnalignedPointersMatchReference) {
   const Conv2dShape s = conv2d_shape(2, 9, 10, 8, 12, 3, 3, 1, 1, 1, 1);
   const Data d = make_data(s, Options{true, true, true}, 21, false);
   const Results want = run_ref(s, d, true);
-  auto shifted = [](const std::vector<float>& v) {  // one float of padding in front
-    std::vector<float> out(v.size() + 1, 0.0f);
-    std::copy(v.begin(), v.end(), out.begin() + 1);
-    return out;
-  };
+  auto shifted = [](const std::vector<float>& v) { return with_leading_zeros(1, v); };
   BackendBuffer<float> x(b, shifted(d.x)), w(b, shifted(d.w)), dy(b, shifted(d.dy)),
       bias(b, d.bias), relu_y(b, shifted(d.relu_y));
   BackendBuffer<float> y(b, s.y_size() + 1), dx(b, s.x_size() + 1), dw(b, s.w_size()),

@@ -37,18 +37,7 @@
 namespace unet::kernels {
 namespace {
 
-using unet::testing::backend_test_name;
-using unet::testing::BackendBuffer;
-using unet::testing::backends_with_variants;
-using unet::testing::bitwise_equal;
-using unet::testing::expect_invalid;
-using unet::testing::expect_runtime_error;
-using unet::testing::gradients_match;
-using unet::testing::KernelBackend;
-using unet::testing::numeric_gradient;
-using unet::testing::random_doubles;
-using unet::testing::random_floats;
-using unet::testing::random_small_ints;
+using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
 ConvTranspose2dShape conv_transpose2d_shape(int N, int H, int W, int C, int K, int R, int S,
                                             int stride_h, int stride_w) {

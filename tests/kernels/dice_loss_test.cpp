@@ -23,16 +23,7 @@
 namespace unet::kernels {
 namespace {
 
-using ::unet::testing::all_close;
-using ::unet::testing::backend_test_name;
-using ::unet::testing::BackendBuffer;
-using ::unet::testing::bitwise_equal;
-using ::unet::testing::cpu_and_cuda;
-using ::unet::testing::DeviceBuffer;
-using ::unet::testing::expect_invalid;
-using ::unet::testing::expect_runtime_error;
-using ::unet::testing::KernelBackend;
-using ::unet::testing::random_floats;
+using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
 // Binary masks (the real targets) or soft targets in [0, 1).
 std::vector<float> make_target(size_t n, uint64_t seed, bool binary) {

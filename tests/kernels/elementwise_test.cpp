@@ -28,17 +28,7 @@
 namespace unet::kernels {
 namespace {
 
-using unet::testing::all_close;
-using unet::testing::backend_test_name;
-using unet::testing::BackendBuffer;
-using unet::testing::bitwise_equal;
-using unet::testing::cpu_and_cuda;
-using unet::testing::expect_invalid;
-using unet::testing::gradients_match;
-using unet::testing::KernelBackend;
-using unet::testing::numeric_gradient;
-using unet::testing::random_doubles;
-using unet::testing::random_floats;
+using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
 // One op as y = f(a, b) over n elements; ops with fewer inputs ignore the rest. accumulate reads y
 // as input too (y += a), so the harness presets y from `b` for it (`y_from_b`).

@@ -21,17 +21,7 @@
 namespace unet::kernels {
 namespace {
 
-using unet::testing::backend_test_name;
-using unet::testing::BackendBuffer;
-using unet::testing::backends_with_variants;
-using unet::testing::bitwise_equal;
-using unet::testing::distinct_floats;
-using unet::testing::expect_invalid;
-using unet::testing::expect_runtime_error;
-using unet::testing::gradients_match;
-using unet::testing::KernelBackend;
-using unet::testing::numeric_gradient;
-using unet::testing::random_floats;
+using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
 MaxPool2dShape max_pool2d_shape(int N, int H, int W, int C, int R = 2, int S = 2, int stride_h = 2,
                                 int stride_w = 2) {
@@ -69,17 +59,6 @@ std::vector<MaxPool2dShape> cases() {
           max_pool2d_shape(10, 32, 32, 64)};
 }
 
-// `offset` zeros, then v: the copy the kernel reads then starts `offset` floats into its buffer.
-std::vector<float> shifted(int offset, const std::vector<float>& v) {
-  std::vector<float> out(offset, 0.0f);
-  out.insert(out.end(), v.begin(), v.end());
-  return out;
-}
-
-std::vector<float> unshifted(int offset, const std::vector<float>& v) {
-  return std::vector<float>(v.begin() + offset, v.end());
-}
-
 // ---------------------------------------------------------------- every backend vs the reference
 
 class MaxPool2dTest : public ::testing::TestWithParam<KernelBackend> {};
@@ -97,7 +76,8 @@ TEST_P(MaxPool2dTest, MatchesReferenceBitwise) {
     max_pool2d_backward_ref(s, x.data(), dy.data(), dx_ref.data());
     for (int offset : {0, 1}) {  // 1: misaligned, v2 must run its scalar code and stay exact
       SCOPED_TRACE(b.name + " " + describe(s) + " offset=" + std::to_string(offset));
-      BackendBuffer<float> x_d(b, shifted(offset, x)), dy_d(b, shifted(offset, dy));
+      BackendBuffer<float> x_d(b, with_leading_zeros(offset, x)),
+          dy_d(b, with_leading_zeros(offset, dy));
       BackendBuffer<float> y_d(b, s.y_size() + offset), dx_d(b, s.x_size() + offset);
       y_d.poison();
       dx_d.poison();
@@ -110,8 +90,8 @@ TEST_P(MaxPool2dTest, MatchesReferenceBitwise) {
         max_pool2d_forward_cpu(s, x_d.get() + offset, y_d.get() + offset);
         max_pool2d_backward_cpu(s, x_d.get() + offset, dy_d.get() + offset, dx_d.get() + offset);
       }
-      EXPECT_TRUE(bitwise_equal(unshifted(offset, y_d.to_host()), y_ref, "y"));
-      EXPECT_TRUE(bitwise_equal(unshifted(offset, dx_d.to_host()), dx_ref, "dx"));
+      EXPECT_TRUE(bitwise_equal(drop_leading(offset, y_d.to_host()), y_ref, "y"));
+      EXPECT_TRUE(bitwise_equal(drop_leading(offset, dx_d.to_host()), dx_ref, "dx"));
     }
   }
 }

@@ -26,16 +26,7 @@
 namespace unet::kernels {
 namespace {
 
-using unet::testing::all_close;
-using unet::testing::backend_test_name;
-using unet::testing::BackendBuffer;
-using unet::testing::bitwise_equal;
-using unet::testing::cpu_and_cuda;
-using unet::testing::expect_invalid;
-using unet::testing::gradients_match;
-using unet::testing::KernelBackend;
-using unet::testing::numeric_gradient;
-using unet::testing::random_floats;
+using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
 // sum sizes: empty, one element, fewer than one float4, one tail short of a CUDA block, 4 CUDA
 // blocks of 4096 plus a tail, exactly one and one past a CPU chunk of 2^16, and ~1M (many chunks

@@ -20,21 +20,7 @@
 namespace unet::kernels {
 namespace {
 
-using ::unet::testing::all_close;
-using ::unet::testing::backend_test_name;
-using ::unet::testing::BackendBuffer;
-using ::unet::testing::BackendSlots;
-using ::unet::testing::bitwise_equal;
-using ::unet::testing::cpu_and_cuda;
-using ::unet::testing::expect_invalid;
-using ::unet::testing::expect_runtime_error;
-using ::unet::testing::hand_grads;
-using ::unet::testing::hand_p0;
-using ::unet::testing::HostSlots;
-using ::unet::testing::KernelBackend;
-using ::unet::testing::make_slots;
-using ::unet::testing::slot_cases;
-using ::unet::testing::SlotCase;
+using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
 void sgd_step(const KernelBackend& b, const SgdHyper& h, const std::vector<ParamSlot>& slots) {
   if (b.cuda) {

@@ -94,6 +94,16 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed) {
   return ::testing::AssertionSuccess();
 }
 
+std::vector<float> with_leading_zeros(int offset, const std::vector<float>& v) {
+  std::vector<float> out(offset, 0.0f);
+  out.insert(out.end(), v.begin(), v.end());
+  return out;
+}
+
+std::vector<float> drop_leading(int offset, const std::vector<float>& v) {
+  return std::vector<float>(v.begin() + offset, v.end());
+}
+
 void expect_invalid(const std::function<void()>& call, const std::string& needle) {
   expect_invalid(call, {needle});
 }

@@ -22,6 +22,11 @@ std::vector<float> random_small_ints(size_t n, uint64_t seed, int lo = -3, int h
 // ties.
 std::vector<float> distinct_floats(size_t n, uint64_t seed);
 
+// `offset` zeros followed by v, and back: for misaligned-pointer cases (a kernel given
+// buffer + offset must not assume 16-byte alignment).
+std::vector<float> with_leading_zeros(int offset, const std::vector<float>& v);
+std::vector<float> drop_leading(int offset, const std::vector<float>& v);
+
 // Passes when |got - want| <= atol + rtol * |want| element-wise; on failure reports the count of
 // bad elements, the worst index and both values. `what` names the tensor in the message.
 ::testing::AssertionResult all_close(const float* got, const float* want, size_t n, float rtol,
