@@ -32,7 +32,10 @@ class VariantTable {
   template <size_t N>
   constexpr VariantTable(const char* op, const VariantInfo (&rows)[N], int default_fp32,
                          int default_tf32)
-      : op_(op), rows_(rows), size_(static_cast<int>(N)), default_fp32_(default_fp32),
+      : op_(op),
+        rows_(rows),
+        size_(static_cast<int>(N)),
+        default_fp32_(default_fp32),
         default_tf32_(default_tf32) {}
 
   const char* op() const { return op_; }
