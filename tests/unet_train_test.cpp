@@ -201,6 +201,24 @@ TEST_F(UnetTrain, RejectsBadOptionsAndMissingData) {
   EXPECT_THROW(workflow::apply_recipe("keras", r), std::invalid_argument);
 }
 
+TEST_F(UnetTrain, ResumingFromAModelOnlyCheckpointSaysWhichFileToUse) {
+  std::ostringstream log;
+  workflow::TrainOptions first = options("model_only");
+  first.epochs = 1;
+  workflow::train(first, log);
+  workflow::TrainOptions o = options("model_only_resumed");
+  o.resume = (dir_ / "model_only" / "best.safetensors").string();
+  try {
+    workflow::train(o, log);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("best.safetensors: no training state"), std::string::npos) << what;
+    EXPECT_NE(what.find("resume from the last.safetensors"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "model_only_resumed" / "last.safetensors"));
+}
+
 TEST(CollapseDetector, WarnsWhenThePredictionStaysEmptyOverLiverTargets) {
   workflow::CollapseDetector d(3);
   const float empty[4] = {-1, -2, -3, -4}, some[4] = {-1, 2, -3, -4};

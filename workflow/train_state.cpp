@@ -81,6 +81,12 @@ void save_train_state(const std::string& path, TrainState& state,
 
 TrainState restore_train_state(const std::string& path, Device device, float lr, uint64_t seed) {
   const CheckpointContents ckpt = read_checkpoint(path);
+  if (ckpt.metadata.count("train_state") == 0) {
+    throw std::runtime_error(path +
+                             ": no training state in this checkpoint (a model-only file such as "
+                             "best.safetensors, or one written by another tool); resume from the "
+                             "last.safetensors that unet_train writes");
+  }
   TrainState state(load_model(ckpt), device, lr, seed);
   load_optimizer_state(ckpt, state.net, state.adam);
   progress_from_json(ckpt.metadata.at("train_state"), path, state);
