@@ -3,15 +3,13 @@
 // exact geometry, probabilities, metrics against a reference), then every rejection path with its
 // one-line message and nothing written.
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -19,6 +17,8 @@
 #include "io/prepare.h"
 #include "io/slice_cache.h"
 #include "phantom/phantom.h"
+#include "tests/testing/app_run.h"
+#include "tests/testing/temp_dir.h"
 #include "workflow/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -30,15 +30,8 @@ const std::string kBinary = UNET_BINARY_DIR "/unet_predict";
 constexpr int kUint8 = 2, kInt16 = 4;  // NIFTI_TYPE_UINT8, NIFTI_TYPE_INT16
 constexpr int kSize = 16;              // phantom in-plane size; network slices 8x8 (stride 2)
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using unet::testing::AppResult;
+using unet::testing::file_contents;
 
 int64_t count_files(const fs::path& dir, const std::string& suffix) {
   if (!fs::exists(dir)) return 0;
@@ -55,11 +48,9 @@ int64_t count_files(const fs::path& dir, const std::string& suffix) {
 class UnetPredict : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string tmpl = (fs::temp_directory_path() / "unet_predict_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = new fs::path(tmpl);
-    fs::create_directories(*root_ / "raw/train");
-    fs::create_directories(*root_ / "raw/test");
+    root_ = std::make_unique<unet::testing::TempDir>("unet_predict_test");
+    fs::create_directories(root() / "raw/train");
+    fs::create_directories(root() / "raw/test");
     for (int c = 0; c < 2; ++c) {
       phantom::PhantomOptions po;
       po.nx = po.ny = kSize;
@@ -68,14 +59,14 @@ class UnetPredict : public ::testing::Test {
       const phantom::Phantom ph = phantom::make_phantom(po);
       const std::string split = c == 0 ? "train" : "test";
       const std::string name = c == 0 ? "case01" : "case02";
-      io::write_nifti((*root_ / "raw" / split / (name + "_orig.nii.gz")).string(), ph.geometry,
+      io::write_nifti((root() / "raw" / split / (name + "_orig.nii.gz")).string(), ph.geometry,
                       std::vector<float>(ph.hu.begin(), ph.hu.end()), kInt16);
-      io::write_nifti((*root_ / "raw" / split / (name + "_liver.nii.gz")).string(), ph.geometry,
+      io::write_nifti((root() / "raw" / split / (name + "_liver.nii.gz")).string(), ph.geometry,
                       std::vector<float>(ph.liver.begin(), ph.liver.end()), kUint8);
     }
     io::PrepareOptions opt;
-    opt.raw_dir = (*root_ / "raw").string();
-    opt.out_dir = (*root_ / "cache").string();
+    opt.raw_dir = (root() / "raw").string();
+    opt.out_dir = (root() / "cache").string();
     opt.slice.height = opt.slice.width = kSize / 2;
     opt.keep_empty_train = true;
     const io::PrepareReport rep = io::prepare_dataset(opt, nullptr);
@@ -97,43 +88,27 @@ class UnetPredict : public ::testing::Test {
     workflow::save_checkpoint(hot_ckpt(), net, nullptr,
                               {{"preprocess", workflow::preprocess_to_json(pre)}});
   }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    // UNET_KEEP_TEST_FILES=1 keeps the folder (models, overlays, masks) for a look.
-    if (std::getenv("UNET_KEEP_TEST_FILES")) {
-      std::cout << "kept " << *root_ << "\n";
-    } else {
-      fs::remove_all(*root_, ec);
-    }
-    delete root_;
-  }
+  // UNET_KEEP_TEST_FILES=1 keeps the folder (models, overlays, masks) for a look.
+  static void TearDownTestSuite() { unet::testing::drop_scratch(root_); }
   void SetUp() override {
     ASSERT_TRUE(fs::exists(kBinary)) << kBinary << " is missing: build the unet_predict target";
   }
 
-  static fs::path root() { return *root_; }
-  static std::string ckpt() { return (*root_ / "tiny.safetensors").string(); }
-  static std::string hot_ckpt() { return (*root_ / "hot.safetensors").string(); }
-  static std::string test_image() { return (*root_ / "raw/test/case02_orig.nii.gz").string(); }
-  static std::string test_mask() { return (*root_ / "raw/test/case02_liver.nii.gz").string(); }
+  static const fs::path& root() { return root_->path(); }
+  static std::string ckpt() { return (root() / "tiny.safetensors").string(); }
+  static std::string hot_ckpt() { return (root() / "hot.safetensors").string(); }
+  static std::string test_image() { return (root() / "raw/test/case02_orig.nii.gz").string(); }
+  static std::string test_mask() { return (root() / "raw/test/case02_liver.nii.gz").string(); }
 
   // Runs unet_predict with `args`; stdout and stderr are captured in files under root.
-  static Result run(const std::string& args) {
-    const fs::path out = root() / "stdout.txt", err = root() / "stderr.txt";
-    const std::string command =
-        "'" + kBinary + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
-    const int status = std::system(command.c_str());
-    Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+  static AppResult run(const std::string& args) {
+    return unet::testing::run_app(kBinary, args, root());
   }
   // A rejected run: exit 1, one stderr line "unet_predict: error: ..." containing `part`, and no
   // output folder left behind.
   static void expect_reject(const std::string& args, const std::string& part,
                             const fs::path& out_dir) {
-    const Result r = run(args);
+    const AppResult r = run(args);
     EXPECT_EQ(r.code, 1) << args << "\n" << r.err;
     EXPECT_EQ(r.err.rfind("unet_predict: error: ", 0), 0u) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -141,19 +116,19 @@ class UnetPredict : public ::testing::Test {
     EXPECT_FALSE(fs::exists(out_dir) && !fs::is_empty(out_dir)) << out_dir << " was written";
   }
 
-  static fs::path* root_;
+  static std::unique_ptr<unet::testing::TempDir> root_;
 };
-fs::path* UnetPredict::root_ = nullptr;
+std::unique_ptr<unet::testing::TempDir> UnetPredict::root_;
 
 void expect_binary_mask(const io::NiftiVolume& m) {
   for (float v : m.voxels) ASSERT_TRUE(v == 0.0f || v == 1.0f) << v;
 }
 
 void expect_metrics_files(const fs::path& out, size_t cases) {
-  const std::string csv = slurp(out / "metrics.csv");
+  const std::string csv = file_contents(out / "metrics.csv");
   EXPECT_EQ(csv.rfind("case,dice,voe,rvd,asd_mm,msd_mm,pred_ml,ref_ml\n", 0), 0u) << csv;
   EXPECT_EQ(static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')), cases + 1) << csv;
-  const nlohmann::json j = nlohmann::json::parse(slurp(out / "metrics.json"));
+  const nlohmann::json j = nlohmann::json::parse(file_contents(out / "metrics.json"));
   ASSERT_EQ(j.at("cases").size(), cases);
   EXPECT_EQ(j.at("count").get<size_t>(), cases);
   const nlohmann::json& mean = j.at("mean");
@@ -167,7 +142,7 @@ void expect_metrics_files(const fs::path& out, size_t cases) {
 
 TEST_F(UnetPredict, CacheMode) {
   const fs::path out = root() / "out_cache";
-  const Result r =
+  const AppResult r =
       run("--checkpoint '" + ckpt() + "' --cache '" + (root() / "cache/test").string() +
           "' --out '" + out.string() + "' --batch 4 --save-probabilities --device cpu");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -192,9 +167,9 @@ TEST_F(UnetPredict, CacheMode) {
 
 TEST_F(UnetPredict, VolumeModeWithReference) {
   const fs::path out = root() / "out_volume";
-  const Result r = run("--checkpoint '" + ckpt() + "' --volume '" + test_image() +
-                       "' --reference '" + test_mask() + "' --out '" + out.string() +
-                       "' --save-probabilities --largest-component --png all --max-png 3");
+  const AppResult r = run("--checkpoint '" + ckpt() + "' --volume '" + test_image() +
+                          "' --reference '" + test_mask() + "' --out '" + out.string() +
+                          "' --save-probabilities --largest-component --png all --max-png 3");
   ASSERT_EQ(r.code, 0) << r.err;
   if (std::getenv("UNET_KEEP_TEST_FILES")) std::cout << r.out;
   const io::NiftiVolume image = io::read_nifti(test_image());
@@ -217,8 +192,8 @@ TEST_F(UnetPredict, VolumeModeWithReference) {
 
 TEST_F(UnetPredict, VolumeModeWithoutReferenceWritesNoMetrics) {
   const fs::path out = root() / "out_plain";
-  const Result r = run("--checkpoint '" + ckpt() + "' --volume '" + test_image() + "' --out '" +
-                       out.string() + "' --png none");
+  const AppResult r = run("--checkpoint '" + ckpt() + "' --volume '" + test_image() + "' --out '" +
+                          out.string() + "' --png none");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::exists(out / "case02_orig_mask.nii.gz"));
   EXPECT_FALSE(fs::exists(out / "case02_orig_prob.nii.gz"));
@@ -263,8 +238,8 @@ TEST_F(UnetPredict, CacheModeObliqueGeometryAndRenormalisation) {
   io::write_slice_cache(cache.string(), man, std::vector<float>(2 * px, 0.5f),
                         std::vector<uint8_t>(2 * px, 0));
   const fs::path out = root() / "out_oblique";
-  const Result r = run("--checkpoint '" + ckpt() + "' --cache '" + cache.string() + "' --out '" +
-                       out.string() + "'");
+  const AppResult r = run("--checkpoint '" + ckpt() + "' --cache '" + cache.string() + "' --out '" +
+                          out.string() + "'");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("renormalising"), std::string::npos) << r.out;
   const io::NiftiVolume mask = io::read_nifti((out / "masks/oblique_pred.nii.gz").string());
@@ -291,10 +266,11 @@ TEST_F(UnetPredict, SaturatedModelGivesKnownMetrics) {
   io::write_nifti(ones.string(), image.geometry, std::vector<float>(image.voxels.size(), 1.0f),
                   kUint8);
   const fs::path out = root() / "out_hot_volume";
-  Result r = run("--checkpoint '" + hot_ckpt() + "' --volume '" + test_image() + "' --reference '" +
-                 ones.string() + "' --out '" + out.string() + "' --png none");
+  AppResult r =
+      run("--checkpoint '" + hot_ckpt() + "' --volume '" + test_image() + "' --reference '" +
+          ones.string() + "' --out '" + out.string() + "' --png none");
   ASSERT_EQ(r.code, 0) << r.err;
-  nlohmann::json m = nlohmann::json::parse(slurp(out / "metrics.json")).at("cases")[0];
+  nlohmann::json m = nlohmann::json::parse(file_contents(out / "metrics.json")).at("cases")[0];
   EXPECT_EQ(m.at("dice").get<double>(), 1.0);
   EXPECT_EQ(m.at("voe").get<double>(), 0.0);
   EXPECT_EQ(m.at("rvd").get<double>(), 0.0);
@@ -315,7 +291,7 @@ TEST_F(UnetPredict, SaturatedModelGivesKnownMetrics) {
   ASSERT_EQ(cache.num_slices(), image.geometry.nz);  // the test cache keeps every slice
   const double truth = std::count(cache.masks.begin(), cache.masks.end(), uint8_t{1});
   const double n = static_cast<double>(cache.masks.size());
-  m = nlohmann::json::parse(slurp(out2 / "metrics.json")).at("cases")[0];
+  m = nlohmann::json::parse(file_contents(out2 / "metrics.json")).at("cases")[0];
   EXPECT_NEAR(m.at("dice").get<double>(), 2 * truth / (n + truth), 1e-12);
   EXPECT_NEAR(m.at("pred_ml").get<double>(), grid_ml, 1e-9 * grid_ml);
   // --png liver: every slice has predicted liver.
@@ -333,7 +309,7 @@ TEST_F(UnetPredict, Rejections) {
   expect_reject("--checkpoint '" + (root() / "nope.safetensors").string() + "'" + vol + o,
                 "nope.safetensors: cannot open the checkpoint", out);
 
-  const std::string bytes = slurp(ckpt());
+  const std::string bytes = file_contents(ckpt());
   const fs::path truncated = root() / "truncated.safetensors";
   std::ofstream(truncated, std::ios::binary) << bytes.substr(0, 100);
   expect_reject("--checkpoint '" + truncated.string() + "'" + vol + o,

@@ -2,8 +2,6 @@
 // layouts, a 0/255 mask, slice-by-slice checks of the caches, and every rejection path (unpaired,
 // grid mismatch, unreadable file, empty or missing folder) leaving nothing behind.
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +11,9 @@
 #include "io/nifti.h"
 #include "io/prepare.h"
 #include "io/slice_cache.h"
+#include "tests/testing/app_run.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/testing.h"
 
 namespace fs = std::filesystem;
 using namespace unet::io;
@@ -34,15 +35,9 @@ bool liver(int64_t i, int64_t j, int64_t k, const std::vector<int64_t>& ks) {
 class PrepareTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "unet_prepare_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    raw_ = root_ / "raw";
-    out_ = root_ / "cache";
     fs::create_directories(raw_ / "train");
     fs::create_directories(raw_ / "test");
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   // Writes image + mask of case c into split with the given names; mask_scale 1 or 255.
   void write_case(const std::string& split, const std::string& image, const std::string& mask,
@@ -78,15 +73,22 @@ class PrepareTest : public ::testing::Test {
     }
   }
   void expect_reject(const std::string& part) {
-    try {
-      prepare_dataset(options(), nullptr);
-      FAIL() << "expected rejection containing '" << part << "'";
-    } catch (const std::exception& e) {
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
+    const std::string message =
+        unet::testing::error_message([&] { prepare_dataset(options(), nullptr); });
+    EXPECT_NE(message.find(part), std::string::npos) << "want '" << part << "' in: " << message;
     expect_nothing_written();
   }
-  fs::path root_, raw_, out_;
+#ifdef UNET_BINARY_DIR
+  // Runs the built unet_prepare binary with `args`; its exit code, its stderr in *err.
+  int run(const std::string& args, std::string* err) const {
+    const unet::testing::AppResult r =
+        unet::testing::run_app(std::string(UNET_BINARY_DIR) + "/unet_prepare", args, root_);
+    *err = r.err;
+    return r.code;
+  }
+#endif
+  const unet::testing::TempDir tmp_{"unet_prepare_test"};
+  const fs::path root_ = tmp_.path(), raw_ = root_ / "raw", out_ = root_ / "cache";
 };
 
 TEST_F(PrepareTest, EndToEndSliceBySlice) {
@@ -168,15 +170,9 @@ TEST_F(PrepareTest, OptionsKeepEmptyBilinearNoWindowAndReplace) {
   // Raw HU without window: the mean is in HU, far from [0, 1].
   EXPECT_LT(rep.mean, -50.0);
   o.slice.resample = Resample::kStride;
-  try {
-    prepare_dataset(o, nullptr);
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(
-        std::string(e.what()).find("case01_orig.nii.gz: resample stride: source 8x8 to target 3x3"),
-        std::string::npos)
-        << e.what();
-  }
+  unet::testing::expect_runtime_error(
+      [&] { prepare_dataset(o, nullptr); },
+      "case01_orig.nii.gz: resample stride: source 8x8 to target 3x3");
   // The failed run kept the previous cache intact.
   EXPECT_EQ(read_slice_cache((out_ / "train").string()).height(), 3);
 }
@@ -219,16 +215,7 @@ TEST_F(PrepareTest, RejectsTrainingSetWithoutLiver) {
 }
 
 #ifdef UNET_BINARY_DIR
-// Runs the built unet_prepare binary (skipped when it has not been built).
-int run(const std::string& args, std::string* err) {
-  const std::string bin = std::string(UNET_BINARY_DIR) + "/unet_prepare";
-  const std::string errf = std::string(UNET_BINARY_DIR) + "/unet_prepare_test.stderr";
-  const int rc = std::system((bin + " " + args + " >/dev/null 2>" + errf).c_str());
-  std::ifstream in(errf);
-  err->assign(std::istreambuf_iterator<char>(in), {});
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
+// The built unet_prepare binary on the command line (skipped when it has not been built).
 TEST_F(PrepareTest, CommandLine) {
   if (!fs::exists(std::string(UNET_BINARY_DIR) + "/unet_prepare")) {
     GTEST_SKIP() << "unet_prepare not built";

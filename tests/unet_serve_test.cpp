@@ -9,7 +9,6 @@
 #include <httplib.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -19,7 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
@@ -28,6 +27,9 @@
 #include "io/nifti.h"
 #include "io/png.h"
 #include "phantom/phantom.h"
+#include "tests/testing/app_run.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/testing.h"
 #include "workflow/checkpoint.h"
 #include "workflow/predictor.h"
 
@@ -46,23 +48,20 @@ constexpr int kNet = 32;   // network slices 32x32; test volumes 64x64 (stride 2
 constexpr int kBatch = 4;
 constexpr int64_t kMaxUpload = 1024 * 1024;  // --max-upload-mb 1
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using unet::testing::file_contents;
+
 void spit(const fs::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 std::string gzip(const std::string& raw) {
-  const fs::path p = fs::temp_directory_path() / ("unet_serve_gz_" + std::to_string(getpid()));
+  const unet::testing::TempDir dir("unet_serve_gz");
+  const std::string p = dir.file("data.gz");
   gzFile f = gzopen(p.c_str(), "wb");
   gzwrite(f, raw.data(), static_cast<unsigned>(raw.size()));
   gzclose(f);
-  std::string out = slurp(p);
-  fs::remove(p);
-  return out;
+  return file_contents(p);
 }
 
 // The unet_serve binary on a free port, stdout and stderr in a log file.
@@ -88,7 +87,7 @@ class ServerProcess {
     const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+)/)");
     for (int i = 0; i < 600 && port_ == 0; ++i) {
       std::smatch m;
-      const std::string text = slurp(log_);
+      const std::string text = file_contents(log_);
       if (std::regex_search(text, m, listening)) port_ = std::stoi(m[1]);
       int status = 0;
       if (port_ == 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -103,7 +102,7 @@ class ServerProcess {
   }
   int port() const { return port_; }
   bool running() const { return pid_ > 0 && port_ > 0; }
-  std::string log() const { return slurp(log_); }
+  std::string log() const { return file_contents(log_); }
   // Sends `sig` and waits up to 20 s; the exit code, or -1 (killed, or did not stop in time).
   int stop(int sig = SIGTERM) {
     if (pid_ <= 0) return -1;
@@ -170,10 +169,8 @@ void write_ct(const fs::path& path, const phantom::Phantom& ph) {
 class UnetServe : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string tmpl = (fs::temp_directory_path() / "unet_serve_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = new fs::path(tmpl);
-    fs::create_directories(*root_ / "tmp");
+    root_ = std::make_unique<unet::testing::TempDir>("unet_serve_test");
+    fs::create_directories(root() / "tmp");
     pre_ = new workflow::Preprocess();
     pre_->slice.height = pre_->slice.width = kNet;
     pre_->norm.mean = 0.2;
@@ -185,23 +182,17 @@ class UnetServe : public ::testing::Test {
     make_threshold_model(net);
     workflow::save_checkpoint(ckpt(), net, nullptr,
                               {{"preprocess", workflow::preprocess_to_json(*pre_)}});
-    write_ct(*root_ / "good.nii.gz", phantom(64, 64, 12, 21));
+    write_ct(root() / "good.nii.gz", phantom(64, 64, 12, 21));
     // --device cpu: the in-process reference runs on the CPU too, so masks compare bit for bit
     // (CudaDeviceServesWhenPresent covers the GPU).
     server_ = new ServerProcess(
         {"--checkpoint", ckpt(), "--device", "cpu", "--max-upload-mb", "1", "--batch",
-         std::to_string(kBatch), "--max-queue", "64", "--tmp-dir", (*root_ / "tmp").string()},
-        *root_ / "server.log");
+         std::to_string(kBatch), "--max-queue", "64", "--tmp-dir", (root() / "tmp").string()},
+        root() / "server.log");
   }
   static void TearDownTestSuite() {
     delete server_;
-    std::error_code ec;
-    if (std::getenv("UNET_KEEP_TEST_FILES")) {
-      std::cout << "kept " << *root_ << "\n";
-    } else {
-      fs::remove_all(*root_, ec);
-    }
-    delete root_;
+    unet::testing::drop_scratch(root_);  // UNET_KEEP_TEST_FILES=1 keeps it for a look
     delete pre_;
   }
   void SetUp() override {
@@ -209,8 +200,8 @@ class UnetServe : public ::testing::Test {
     ASSERT_TRUE(server_->running()) << "unet_serve did not start:\n" << server_->log();
   }
 
-  static fs::path root() { return *root_; }
-  static std::string ckpt() { return (*root_ / "threshold.safetensors").string(); }
+  static const fs::path& root() { return root_->path(); }
+  static std::string ckpt() { return (root() / "threshold.safetensors").string(); }
   static std::unique_ptr<httplib::Client> client() {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
     c->set_read_timeout(60);
@@ -245,7 +236,7 @@ class UnetServe : public ::testing::Test {
     }
     return j;
   }
-  static void expect_error(const httplib::Result& r, int status, const std::string& part) {
+  static void expect_http_error(const httplib::Result& r, int status, const std::string& part) {
     ASSERT_TRUE(r) << "no answer: " << httplib::to_string(r.error());
     EXPECT_EQ(r->status, status) << r->body;
     EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
@@ -270,11 +261,11 @@ class UnetServe : public ::testing::Test {
     EXPECT_EQ(dirs, 1) << "want exactly the server's private folder in " << root() / "tmp";
   }
 
-  static fs::path* root_;
+  static std::unique_ptr<unet::testing::TempDir> root_;
   static workflow::Preprocess* pre_;
   static ServerProcess* server_;
 };
-fs::path* UnetServe::root_ = nullptr;
+std::unique_ptr<unet::testing::TempDir> UnetServe::root_;
 workflow::Preprocess* UnetServe::pre_ = nullptr;
 ServerProcess* UnetServe::server_ = nullptr;
 
@@ -311,7 +302,7 @@ TEST_F(UnetServe, GoodVolumeMatchesInProcessPrediction) {
   const fs::path file = root() / "good.nii.gz";
   int status = 0;
   // A name with path parts: only its sanitised last component is ever shown.
-  const json sub = submit(*c, slurp(file), "..%2F..%2Fetc%2Fcase%20one.nii.gz", &status);
+  const json sub = submit(*c, file_contents(file), "..%2F..%2Fetc%2Fcase%20one.nii.gz", &status);
   ASSERT_EQ(status, 202) << sub.dump();
   const std::string id = sub["id"];
   EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{32}"))) << id;
@@ -384,13 +375,14 @@ TEST_F(UnetServe, MultipartAndUncompressedUploadGiveTheSameResult) {
   write_ct(root() / "plain.nii", ph);
   write_ct(root() / "plain.nii.gz", ph);
   auto c = client();
-  auto r = c->Post("/api/jobs", httplib::MultipartFormDataItems{
-                                    {"file", slurp(root() / "plain.nii"), "plain.nii", ""}});
+  auto r =
+      c->Post("/api/jobs", httplib::MultipartFormDataItems{
+                               {"file", file_contents(root() / "plain.nii"), "plain.nii", ""}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 202) << r->body;
   const json a = wait_done(*c, json::parse(r->body)["id"]);
   int status = 0;
-  const json sub = submit(*c, slurp(root() / "plain.nii.gz"), "plain.nii.gz", &status);
+  const json sub = submit(*c, file_contents(root() / "plain.nii.gz"), "plain.nii.gz", &status);
   ASSERT_EQ(status, 202);
   const json b = wait_done(*c, sub["id"]);
   ASSERT_EQ(a["status"], "done") << a.dump();
@@ -423,32 +415,23 @@ TEST_F(UnetServe, BadVolumesAreRejectedWithTheCliMessage) {
   // A real header with its data cut short: read_nifti's (the CLI's) message, with the upload's
   // name where the CLI prints the path.
   write_ct(root() / "whole.nii", phantom(64, 64, 4, 9));
-  const std::string good = slurp(root() / "whole.nii");
+  const std::string good = file_contents(root() / "whole.nii");
   ASSERT_GT(good.size(), 4000u);
   const fs::path cut = root() / "cut.nii";
   spit(cut, good.substr(0, 4000));
-  std::string cli;
-  try {
-    io::read_nifti(cut.string());
-  } catch (const std::exception& e) {
-    cli = e.what();
-  }
+  const std::string cli = unet::testing::error_message([&] { io::read_nifti(cut.string()); });
   ASSERT_EQ(cli.rfind(cut.string() + ": ", 0), 0u) << cli;
-  j = submit(*c, slurp(cut), "cut.nii", &status);
+  j = submit(*c, file_contents(cut), "cut.nii", &status);
   EXPECT_EQ(status, 400);
   EXPECT_EQ(j["error"], "cut.nii" + cli.substr(cut.string().size())) << j;
 
   // 50x64 slices cannot be stride-mapped to the checkpoint's 32x32: check_mappable's message.
   const fs::path odd = root() / "odd.nii.gz";
   write_ct(odd, phantom(50, 64, 4, 5));
-  std::string mappable;
-  try {
-    workflow::check_mappable(*pre_, 50, 64, "odd.nii.gz");
-  } catch (const std::exception& e) {
-    mappable = e.what();
-  }
+  const std::string mappable =
+      unet::testing::error_message([&] { workflow::check_mappable(*pre_, 50, 64, "odd.nii.gz"); });
   ASSERT_FALSE(mappable.empty());
-  j = submit(*c, slurp(odd), "odd.nii.gz", &status);
+  j = submit(*c, file_contents(odd), "odd.nii.gz", &status);
   EXPECT_EQ(status, 400);
   EXPECT_EQ(j["error"], mappable);
 
@@ -459,23 +442,23 @@ TEST_F(UnetServe, BadVolumesAreRejectedWithTheCliMessage) {
 TEST_F(UnetServe, OversizeAndChunkedUploadsAreRefused) {
   auto c = client();
   const std::string big(static_cast<size_t>(kMaxUpload) + 1, 'x');
-  expect_error(c->Post("/api/jobs", big, "application/octet-stream"), 413,
-               "over this server's limit of 1048576 bytes");
+  expect_http_error(c->Post("/api/jobs", big, "application/octet-stream"), 413,
+                    "over this server's limit of 1048576 bytes");
   expect_healthy();
   // Exactly the limit passes the size check (and fails as not NIfTI).
-  expect_error(c->Post("/api/jobs", big.substr(1), "application/octet-stream"), 400,
-               "not a NIfTI-1/NIfTI-2 volume");
+  expect_http_error(c->Post("/api/jobs", big.substr(1), "application/octet-stream"), 400,
+                    "not a NIfTI-1/NIfTI-2 volume");
   // A chunked body has no size up front and would bypass the limit.
   auto fresh = client();
-  expect_error(fresh->Post(
-                   "/api/jobs",
-                   [](size_t, httplib::DataSink& sink) {
-                     sink.write("abc", 3);
-                     sink.done();
-                     return true;
-                   },
-                   "application/octet-stream"),
-               411, "Content-Length");
+  expect_http_error(fresh->Post(
+                        "/api/jobs",
+                        [](size_t, httplib::DataSink& sink) {
+                          sink.write("abc", 3);
+                          sink.done();
+                          return true;
+                        },
+                        "application/octet-stream"),
+                    411, "Content-Length");
   expect_healthy();
   expect_no_temp_files();
 }
@@ -483,23 +466,23 @@ TEST_F(UnetServe, OversizeAndChunkedUploadsAreRefused) {
 TEST_F(UnetServe, UnknownJobsAndBadParametersAreRejected) {
   auto c = client();
   const std::string nobody(32, 'a');
-  expect_error(c->Get(("/api/jobs/" + nobody).c_str()), 404, "no job " + nobody);
-  expect_error(c->Get(("/api/jobs/" + nobody + "/mask.nii.gz").c_str()), 404, "no job");
-  expect_error(c->Get(("/api/jobs/" + nobody + "/slices/0.png").c_str()), 404, "no job");
-  expect_error(c->Get("/api/jobs/..%2F..%2Fetc%2Fpasswd"), 404, "no such page or endpoint");
-  expect_error(c->Get("/api/nothing"), 404, "no such page or endpoint: GET /api/nothing");
+  expect_http_error(c->Get(("/api/jobs/" + nobody).c_str()), 404, "no job " + nobody);
+  expect_http_error(c->Get(("/api/jobs/" + nobody + "/mask.nii.gz").c_str()), 404, "no job");
+  expect_http_error(c->Get(("/api/jobs/" + nobody + "/slices/0.png").c_str()), 404, "no job");
+  expect_http_error(c->Get("/api/jobs/..%2F..%2Fetc%2Fpasswd"), 404, "no such page or endpoint");
+  expect_http_error(c->Get("/api/nothing"), 404, "no such page or endpoint: GET /api/nothing");
 
   int status = 0;
-  const json sub = submit(*c, slurp(root() / "good.nii.gz"), "good.nii.gz", &status);
+  const json sub = submit(*c, file_contents(root() / "good.nii.gz"), "good.nii.gz", &status);
   ASSERT_EQ(status, 202);
   const std::string id = sub["id"];
-  expect_error(c->Get(("/api/jobs/" + id + "?wait=abc").c_str()), 400, "wait=abc must be");
-  expect_error(c->Get(("/api/jobs/" + id + "?wait=31").c_str()), 400, "[0, 30]");
+  expect_http_error(c->Get(("/api/jobs/" + id + "?wait=abc").c_str()), 400, "wait=abc must be");
+  expect_http_error(c->Get(("/api/jobs/" + id + "?wait=31").c_str()), 400, "[0, 30]");
   ASSERT_EQ(wait_done(*c, id)["status"], "done");
-  expect_error(c->Get(("/api/jobs/" + id + "/slices/12.png").c_str()), 404,
-               "slice 12 is outside the volume (0..11)");
-  expect_error(c->Get(("/api/jobs/" + id + "/slices/0.png?overlay=2").c_str()), 400,
-               "overlay=2 must be 0 or 1");
+  expect_http_error(c->Get(("/api/jobs/" + id + "/slices/12.png").c_str()), 404,
+                    "slice 12 is outside the volume (0..11)");
+  expect_http_error(c->Get(("/api/jobs/" + id + "/slices/0.png?overlay=2").c_str()), 400,
+                    "overlay=2 must be 0 or 1");
   expect_healthy();
 }
 
@@ -518,7 +501,8 @@ TEST_F(UnetServe, ConcurrentUploadsNeverMixResults) {
     threads.emplace_back([&, i] {
       auto c = client();
       int status = 0;
-      const json sub = submit(*c, slurp(files[i]), "conc" + std::to_string(i) + ".nii.gz", &status);
+      const json sub =
+          submit(*c, file_contents(files[i]), "conc" + std::to_string(i) + ".nii.gz", &status);
       if (status != 202) {
         results[i] = json{{"status", "submit " + std::to_string(status)}};
         return;
@@ -565,7 +549,7 @@ TEST_F(UnetServe, FullQueueAndUnfinishedJobsAreRefused) {
   write_ct(root() / "one.nii.gz", phantom(256, 256, 4, 12));
   httplib::Client c("127.0.0.1", s.port());
   c.set_read_timeout(60);
-  auto a = c.Post("/api/jobs?name=slow.nii.gz", slurp(root() / "slow.nii.gz"),
+  auto a = c.Post("/api/jobs?name=slow.nii.gz", file_contents(root() / "slow.nii.gz"),
                   "application/octet-stream");
   ASSERT_TRUE(a);
   ASSERT_EQ(a->status, 202) << a->body;
@@ -576,20 +560,22 @@ TEST_F(UnetServe, FullQueueAndUnfinishedJobsAreRefused) {
   }
   ASSERT_EQ(j["status"], "running") << j.dump();
 
-  auto b =
-      c.Post("/api/jobs?name=one.nii.gz", slurp(root() / "one.nii.gz"), "application/octet-stream");
+  auto b = c.Post("/api/jobs?name=one.nii.gz", file_contents(root() / "one.nii.gz"),
+                  "application/octet-stream");
   ASSERT_TRUE(b);
   ASSERT_EQ(b->status, 202) << b->body;
   const json queued = json::parse(b->body);
   EXPECT_EQ(queued["status"], "queued");
   EXPECT_EQ(queued["position"], 0);
-  auto full =
-      c.Post("/api/jobs?name=one.nii.gz", slurp(root() / "one.nii.gz"), "application/octet-stream");
-  expect_error(full, 503, "the inference queue is full (1 volumes waiting); try again");
+  auto full = c.Post("/api/jobs?name=one.nii.gz", file_contents(root() / "one.nii.gz"),
+                     "application/octet-stream");
+  expect_http_error(full, 503, "the inference queue is full (1 volumes waiting); try again");
   EXPECT_EQ(full->get_header_value("Retry-After"), "30");
-  expect_error(c.Get(("/api/jobs/" + queued["id"].get<std::string>() + "/slices/0.png").c_str()),
-               409, "is queued, not done; poll GET /api/jobs/");
-  expect_error(c.Get(("/api/jobs/" + slow + "/mask.nii.gz").c_str()), 409, "is running, not done");
+  expect_http_error(
+      c.Get(("/api/jobs/" + queued["id"].get<std::string>() + "/slices/0.png").c_str()), 409,
+      "is queued, not done; poll GET /api/jobs/");
+  expect_http_error(c.Get(("/api/jobs/" + slow + "/mask.nii.gz").c_str()), 409,
+                    "is running, not done");
   j = json::parse(c.Get(("/api/jobs/" + slow).c_str())->body);
   EXPECT_EQ(j["status"], "running") << "the 409s above are only meaningful while it runs";
 
@@ -608,7 +594,7 @@ TEST_F(UnetServe, CudaDeviceServesWhenPresent) {
   c.set_read_timeout(60);
   EXPECT_EQ(json::parse(c.Get("/api/health")->body)["device"], "cuda:0");
   int status = 0;
-  const json sub = submit(c, slurp(root() / "good.nii.gz"), "good.nii.gz", &status);
+  const json sub = submit(c, file_contents(root() / "good.nii.gz"), "good.nii.gz", &status);
   ASSERT_EQ(status, 202) << sub.dump();
   const json j = wait_done(c, sub["id"]);
   ASSERT_EQ(j["status"], "done") << j.dump();
@@ -657,7 +643,7 @@ TEST_F(UnetServe, BrowserShowsOverlayEndToEnd) {
                           "' > '" + (root() / "browser.log").string() + "' 2>&1";
   const int status = std::system(cmd.c_str());
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  const std::string log = slurp(root() / "browser.log");
+  const std::string log = file_contents(root() / "browser.log");
   if (code == 77) GTEST_SKIP() << log;
   ASSERT_EQ(code, 0) << log << "\nserver log:\n" << server_->log();
 
@@ -669,7 +655,7 @@ TEST_F(UnetServe, BrowserShowsOverlayEndToEnd) {
   ASSERT_GT(ref.liver_voxels, 0);
   char want[64];
   std::snprintf(want, sizeof want, "<title>done: %.1f mL</title>", ref.liver_volume_ml);
-  const std::string dom = slurp(artifacts / "serve_dom.html");
+  const std::string dom = file_contents(artifacts / "serve_dom.html");
   EXPECT_NE(dom.find(want), std::string::npos) << "want " << want << " in the DOM:\n" << dom;
 
   ASSERT_TRUE(fs::exists(artifacts / "serve.png")) << log;

@@ -2,16 +2,15 @@
 // with read_nifti; bad options and a non-empty output folder give a non-zero exit and a message.
 #include <gtest/gtest.h>
 #include <nifti2_io.h>
-#include <sys/wait.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 
 #include "io/nifti.h"
+#include "tests/testing/app_run.h"
+#include "tests/testing/temp_dir.h"
 
 namespace unet::io {
 namespace {
@@ -20,44 +19,12 @@ namespace fs = std::filesystem;
 
 const std::string kBinary = UNET_BINARY_DIR "/unet_synth";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "unet_synth_test_XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using unet::testing::AppResult;
+using unet::testing::TempDir;
 
 // Runs unet_synth with `args`, capturing stdout and stderr in files next to the output.
-Result run(const TempDir& dir, const std::string& args) {
-  const fs::path out = dir.path() / "stdout.txt", err = dir.path() / "stderr.txt";
-  const std::string command =
-      "'" + kBinary + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+AppResult run(const TempDir& dir, const std::string& args) {
+  return unet::testing::run_app(kBinary, args, dir.path());
 }
 
 const char* kTiny = "--size 64 --train 2 --test 1 --slices-min 8 --slices-max 10";
@@ -72,7 +39,7 @@ class UnetSynth : public ::testing::Test {
 TEST_F(UnetSynth, WritesReadableCasesAndMasks) {
   TempDir dir;
   const fs::path out = dir.path() / "data";
-  const Result r = run(dir, "--out '" + out.string() + "' " + kTiny + " --seed 3");
+  const AppResult r = run(dir, "--out '" + out.string() + "' " + kTiny + " --seed 3");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("train case_000: 64x64x"), std::string::npos) << r.out;
@@ -130,13 +97,13 @@ TEST_F(UnetSynth, RefusesANonEmptyRawFolderWithoutForce) {
   std::ofstream(out / "raw" / "train" / "notes.txt") << "mine";
   std::ofstream(out / "raw" / "train" / "case_007.nii.gz") << "stale";
 
-  const Result refused = run(dir, "--out '" + out.string() + "' " + kTiny);
+  const AppResult refused = run(dir, "--out '" + out.string() + "' " + kTiny);
   EXPECT_EQ(refused.code, 1);
   EXPECT_NE(refused.err.find("unet_synth: error: "), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("is not empty; pass --force"), std::string::npos) << refused.err;
   EXPECT_TRUE(fs::exists(out / "raw" / "train" / "case_007.nii.gz"));
 
-  const Result forced = run(dir, "--out '" + out.string() + "' " + kTiny + " --force");
+  const AppResult forced = run(dir, "--out '" + out.string() + "' " + kTiny + " --force");
   EXPECT_EQ(forced.code, 0) << forced.err;
   EXPECT_TRUE(fs::exists(out / "raw" / "train" / "notes.txt"));
   EXPECT_FALSE(fs::exists(out / "raw" / "train" / "case_007.nii.gz"));
@@ -156,7 +123,7 @@ TEST_F(UnetSynth, BadOptionsFailWithAMessage) {
                              "--slices-min 20 is larger than --slices-max 10"},
                         Case{out + "--train 0 --test 0", "nothing to write"},
                         Case{out + "--no-such-option", "no-such-option"}}) {
-    const Result r = run(dir, c.args);
+    const AppResult r = run(dir, c.args);
     EXPECT_NE(r.code, 0) << c.args;
     EXPECT_NE((r.err + r.out).find(c.message), std::string::npos)
         << c.args << " -> " << r.err << r.out;
@@ -168,7 +135,7 @@ TEST_F(UnetSynth, OutputThatIsAFileIsAnError) {
   TempDir dir;
   fs::create_directories(dir.path() / "data");
   std::ofstream(dir.path() / "data" / "raw") << "not a folder";
-  const Result r = run(dir, "--out '" + (dir.path() / "data").string() + "' " + kTiny);
+  const AppResult r = run(dir, "--out '" + (dir.path() / "data").string() + "' " + kTiny);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("exists and is not a folder"), std::string::npos) << r.err;
 }
