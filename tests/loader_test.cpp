@@ -15,6 +15,8 @@ using namespace unet::io;
 
 namespace {
 
+using unet::testing::expect_invalid;
+
 constexpr int kH = 9, kW = 7;  // odd, non-square slices
 
 struct Data {
@@ -264,34 +266,24 @@ TEST(Loader, SplitByVolume) {
   EXPECT_TRUE(split_by_volume(vos, 0.0, 0).val.empty());
 }
 
-template <class F>
-void expect_message(F f, const std::string& part) {
-  try {
-    f();
-    FAIL() << "expected an exception containing '" << part << "'";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
-
 TEST(Loader, Rejections) {
   const Data d(5);
   LoaderOptions o;
   o.batch_size = 0;
-  expect_message([&] { d.loader(o); }, "batch_size must be positive (got 0)");
+  expect_invalid([&] { d.loader(o); }, "batch_size must be positive (got 0)");
   o.batch_size = 2;
-  expect_message([&] { d.loader(o, {1, 5}); }, "slice index 5 out of range for 5 slices");
+  expect_invalid([&] { d.loader(o, {1, 5}); }, "slice index 5 out of range for 5 slices");
   o.batch_size = 8;
   o.drop_last = true;
-  expect_message([&] { d.loader(o); }, "5 slices make no batch of 8 with drop_last");
+  expect_invalid([&] { d.loader(o); }, "5 slices make no batch of 8 with drop_last");
   o.batch_size = 2;
   o.seed = 3;
   DataLoader l = d.loader(o);
-  expect_message([&] { l.set_state({4, 0, 0}); }, "saved seed 4 differs from the loader's seed 3");
-  expect_message([&] { l.set_state({3, 0, 3}); }, "position 3 of epoch 0 is outside the 2 batches");
-  expect_message([] { split_by_volume({0, 0, 0}, 0.2, 0); }, "1 volume(s) cannot be split");
-  expect_message([] { split_by_volume({0, 1}, 1.0, 0); }, "must be in [0, 1)");
-  expect_message([] { split_by_volume({0, -1}, 0.5, 0); }, "negative volume id -1");
+  expect_invalid([&] { l.set_state({4, 0, 0}); }, "saved seed 4 differs from the loader's seed 3");
+  expect_invalid([&] { l.set_state({3, 0, 3}); }, "position 3 of epoch 0 is outside the 2 batches");
+  expect_invalid([] { split_by_volume({0, 0, 0}, 0.2, 0); }, "1 volume(s) cannot be split");
+  expect_invalid([] { split_by_volume({0, 1}, 1.0, 0); }, "must be in [0, 1)");
+  expect_invalid([] { split_by_volume({0, -1}, 0.5, 0); }, "negative volume id -1");
 }
 
 }  // namespace

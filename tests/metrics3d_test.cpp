@@ -88,14 +88,8 @@ TEST(Metrics3d, EmptyMaskConventions) {
   m = volume_metrics(f.v.data(), f.v.data(), 3, 4, 5, spacing);
   EXPECT_EQ(m.dice, 1.0);
   EXPECT_EQ(m.msd, 0.0);
-  try {
-    volume_metrics(f.v.data(), f.v.data(), 0, 4, 5, spacing);
-    FAIL();
-  } catch (const std::invalid_argument& ex) {
-    EXPECT_NE(
-        std::string(ex.what()).find("volume_metrics: volume size must be positive, got 0x4x5"),
-        std::string::npos);
-  }
+  unet::testing::expect_invalid([&] { volume_metrics(f.v.data(), f.v.data(), 0, 4, 5, spacing); },
+                                "volume_metrics: volume size must be positive, got 0x4x5");
 }
 
 TEST(Metrics3d, DistanceTransformMatchesBruteForce) {

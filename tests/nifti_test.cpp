@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "io/atomic_file.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/testing.h"
 
 namespace unet::io {
@@ -31,28 +32,15 @@ namespace fs = std::filesystem;
   return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
 }
 
-// A fresh folder per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "unet_nifti_test_XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    return out;
-  }
+using unet::testing::TempDir;
 
- private:
-  fs::path path_;
-};
+// The names of what a folder holds (temp files left behind show up here).
+std::vector<std::string> file_names(const TempDir& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    out.push_back(e.path().filename().string());
+  return out;
+}
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -142,7 +130,7 @@ TEST(AtomicFile, WritesContentAndLeavesNoTempFile) {
   write_file_atomic(path, "old", 3);
   write_file_atomic(path, "new content", 11);
   EXPECT_EQ(read_bytes(path), "new content");
-  EXPECT_EQ(dir.names(), std::vector<std::string>{"a.bin"});
+  EXPECT_EQ(file_names(dir), std::vector<std::string>{"a.bin"});
 }
 
 TEST(AtomicFile, UncommittedTempIsRemovedAndTargetUntouched) {
@@ -157,7 +145,7 @@ TEST(AtomicFile, UncommittedTempIsRemovedAndTargetUntouched) {
     // no commit: a writer that throws ends up here
   }
   EXPECT_EQ(read_bytes(path), "old");
-  EXPECT_EQ(dir.names(), std::vector<std::string>{"a.bin"});
+  EXPECT_EQ(file_names(dir), std::vector<std::string>{"a.bin"});
 }
 
 TEST(AtomicFile, TwoFilesForOnePathGetDistinctTemps) {
@@ -168,24 +156,15 @@ TEST(AtomicFile, TwoFilesForOnePathGetDistinctTemps) {
 
 TEST(AtomicFile, MissingFolderIsRejected) {
   TempDir dir;
-  try {
-    write_file_atomic(dir.file("no/such/a.bin"), "x", 1);
-    FAIL() << "no exception";
-  } catch (const std::runtime_error& e) {
-    EXPECT_TRUE(contains(std::string(e.what()), "does not exist; create it"));
-    EXPECT_TRUE(contains(std::string(e.what()), "no/such"));
-  }
+  const auto write = [&] { write_file_atomic(dir.file("no/such/a.bin"), "x", 1); };
+  unet::testing::expect_runtime_error(write, "does not exist; create it");
+  EXPECT_TRUE(contains(unet::testing::error_message(write), "no/such"));
 }
 
 TEST(AtomicFile, CommitWithoutWritingIsRejected) {
   TempDir dir;
   AtomicFile file(dir.file("a.bin"));
-  try {
-    file.commit();
-    FAIL() << "no exception";
-  } catch (const std::runtime_error& e) {
-    EXPECT_TRUE(contains(std::string(e.what()), "was anything written?"));
-  }
+  unet::testing::expect_runtime_error([&] { file.commit(); }, "was anything written?");
   EXPECT_FALSE(file.committed());
 }
 
@@ -193,13 +172,9 @@ TEST(AtomicFile, RenameOverAFolderFailsAndCleansUp) {
   TempDir dir;
   fs::create_directory(dir.file("target"));
   fs::create_directory(dir.file("target/inside"));  // a non-empty folder cannot be replaced
-  try {
-    write_file_atomic(dir.file("target"), "x", 1);
-    FAIL() << "no exception";
-  } catch (const std::runtime_error& e) {
-    EXPECT_TRUE(contains(std::string(e.what()), "cannot rename temp file over it"));
-  }
-  EXPECT_EQ(dir.names(), std::vector<std::string>{"target"});
+  unet::testing::expect_runtime_error([&] { write_file_atomic(dir.file("target"), "x", 1); },
+                                      "cannot rename temp file over it");
+  EXPECT_EQ(file_names(dir), std::vector<std::string>{"target"});
 }
 
 TEST(AtomicFile, DoubleCommitIsALogicError) {
@@ -251,7 +226,7 @@ TEST_P(NiftiRoundTrip, ValuesAndGeometrySurvive) {
     }
   }
   write_nifti(path, g, voxels, c.datatype, c.nifti2);
-  EXPECT_EQ(dir.names().size(), 1u) << "temp file left behind";
+  EXPECT_EQ(file_names(dir).size(), 1u) << "temp file left behind";
 
   const std::string bytes = read_bytes(path);
   const bool gz = std::string(c.extension) == ".nii.gz";
@@ -320,42 +295,31 @@ TEST(NiftiWrite, RejectsBadArguments) {
   TempDir dir;
   const NiftiGeometry g = make_geometry(2, 2, 2, 1, 1, 1);
   const std::vector<float> v(8, 1.0f);
-  auto message = [&](auto&& call) {
-    try {
-      call();
-    } catch (const std::invalid_argument& e) {
-      return std::string(e.what());
-    }
-    return std::string("(no exception)");
-  };
-  EXPECT_TRUE(contains(message([&] { write_nifti(dir.file("a.img"), g, v, NIFTI_TYPE_INT16); }),
-                       "has no .nii or .nii.gz extension"));
-  EXPECT_TRUE(contains(
-      message([&] { write_nifti(dir.file("a.nii"), g, std::vector<float>(7), NIFTI_TYPE_INT16); }),
-      "geometry 2x2x2 needs 8 voxels, got 7"));
-  EXPECT_TRUE(contains(message([&] { write_nifti(dir.file("a.nii"), g, v, NIFTI_TYPE_COMPLEX64); }),
-                       "datatype 32 is not supported"));
+  using unet::testing::expect_invalid;
+  expect_invalid([&] { write_nifti(dir.file("a.img"), g, v, NIFTI_TYPE_INT16); },
+                 "has no .nii or .nii.gz extension");
+  expect_invalid(
+      [&] { write_nifti(dir.file("a.nii"), g, std::vector<float>(7), NIFTI_TYPE_INT16); },
+      "geometry 2x2x2 needs 8 voxels, got 7");
+  expect_invalid([&] { write_nifti(dir.file("a.nii"), g, v, NIFTI_TYPE_COMPLEX64); },
+                 "datatype 32 is not supported");
   NiftiGeometry bad = g;
   bad.nz = 0;
-  EXPECT_TRUE(contains(message([&] { write_nifti(dir.file("a.nii"), bad, {}, NIFTI_TYPE_INT16); }),
-                       "dimensions 2x2x0 must all be positive"));
+  expect_invalid([&] { write_nifti(dir.file("a.nii"), bad, {}, NIFTI_TYPE_INT16); },
+                 "dimensions 2x2x0 must all be positive");
   bad = g;
   bad.spacing[1] = -1;
-  EXPECT_TRUE(contains(message([&] { write_nifti(dir.file("a.nii"), bad, v, NIFTI_TYPE_INT16); }),
-                       "spacing must be positive"));
-  EXPECT_TRUE(dir.names().empty()) << "a rejected write left a file";
+  expect_invalid([&] { write_nifti(dir.file("a.nii"), bad, v, NIFTI_TYPE_INT16); },
+                 "spacing must be positive");
+  EXPECT_TRUE(file_names(dir).empty()) << "a rejected write left a file";
 }
 
 TEST(NiftiWrite, NiftiOneRejectsDimensionsOver32767) {
   TempDir dir;
   const NiftiGeometry g = make_geometry(40000, 1, 1, 1, 1, 1);
   const std::vector<float> v(40000, 0.0f);
-  try {
-    write_nifti(dir.file("a.nii"), g, v, NIFTI_TYPE_UINT8);
-    FAIL() << "no exception";
-  } catch (const std::runtime_error& e) {
-    EXPECT_TRUE(contains(std::string(e.what()), "write NIfTI-2 instead"));
-  }
+  unet::testing::expect_runtime_error(
+      [&] { write_nifti(dir.file("a.nii"), g, v, NIFTI_TYPE_UINT8); }, "write NIfTI-2 instead");
   write_nifti(dir.file("a.nii"), g, v, NIFTI_TYPE_UINT8, /*nifti2=*/true);
   EXPECT_EQ(read_nifti(dir.file("a.nii")).geometry.nx, 40000);
 }

@@ -3,7 +3,6 @@
 #include "io/npy.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdio>
 #include <cstring>
@@ -11,6 +10,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/testing.h"
 
 namespace fs = std::filesystem;
@@ -20,13 +20,7 @@ namespace {
 
 class NpyTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "npy_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
   void write_raw(const std::string& p, const std::string& bytes) {
     std::ofstream(p, std::ios::binary)
         .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -46,7 +40,7 @@ class NpyTest : public ::testing::Test {
       EXPECT_NE(msg.find(part), std::string::npos) << msg;
     }
   }
-  std::string dir_;
+  unet::testing::TempDir dir_{"npy_test"};
 };
 
 TEST_F(NpyTest, HeaderIsExactlyWhatNumpyWrites) {
@@ -120,7 +114,7 @@ TEST_F(NpyTest, OverwriteLeavesNoTempFiles) {
   write_npy(path("x.npy"), a, {1, 2});
   EXPECT_EQ(read_npy(path("x.npy")).shape, (std::vector<int64_t>{1, 2}));
   int files = 0;
-  for (auto& e : fs::directory_iterator(dir_)) files += e.is_regular_file();
+  for (auto& e : fs::directory_iterator(dir_.path())) files += e.is_regular_file();
   EXPECT_EQ(files, 1);
 }
 
@@ -201,12 +195,8 @@ TEST_F(NpyTest, RejectsSizeMismatch) {
 
 TEST_F(NpyTest, WriteRejectsNegativeShapeAndUnwritableFolder) {
   const float a = 0;
-  try {
-    write_npy(path("neg.npy"), &a, {-1});
-    FAIL();
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("negative dimension"), std::string::npos) << e.what();
-  }
+  unet::testing::expect_invalid([&] { write_npy(path("neg.npy"), &a, {-1}); },
+                                "negative dimension");
   EXPECT_THROW(write_npy(path("no/such/dir/x.npy"), &a, {1}), std::exception);
   EXPECT_FALSE(fs::exists(path("no/such/dir/x.npy")));
 }

@@ -2,10 +2,12 @@
 #include "io/pairing.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/testing.h"
 
 namespace fs = std::filesystem;
 using namespace unet::io;
@@ -18,7 +20,10 @@ std::string pairs_str(const std::vector<CasePair>& v) {
   return s;
 }
 
-void expect_error(const std::vector<std::string>& names, const std::vector<std::string>& parts) {
+// Expects pairing `names` in raw/train to fail with a runtime_error that starts with the folder and
+// contains every one of `parts`.
+void expect_pairing_error(const std::vector<std::string>& names,
+                          const std::vector<std::string>& parts) {
   try {
     pair_case_names("raw/train", names);
     FAIL() << "expected a pairing error";
@@ -62,39 +67,34 @@ TEST(Pairing, DecathlonNamesWithLiverPairBySuffix) {
 }
 
 TEST(Pairing, Errors) {
-  expect_error({"a.nii.gz", "a_mask.nii.gz", "b.nii.gz"},
-               {"image without mask: b.nii.gz", "_mask, _seg or _label"});
-  expect_error({"a_seg.nii.gz"}, {"mask without image: a_seg.nii.gz"});
-  expect_error({"x-orig.nii", "y-liver.nii"},
-               {"image without mask: x-orig.nii", "mask without image: y-liver.nii",
-                "'liver' in place of 'orig'"});
-  expect_error({"a.nii", "a.nii.gz", "a_mask.nii"},
-               {"several images for one case: a.nii, a.nii.gz"});
-  expect_error({"a.nii", "a_mask.nii", "a_seg.nii"},
-               {"several masks for one case: a_mask.nii, a_seg.nii"});
+  expect_pairing_error({"a.nii.gz", "a_mask.nii.gz", "b.nii.gz"},
+                       {"image without mask: b.nii.gz", "_mask, _seg or _label"});
+  expect_pairing_error({"a_seg.nii.gz"}, {"mask without image: a_seg.nii.gz"});
+  expect_pairing_error({"x-orig.nii", "y-liver.nii"},
+                       {"image without mask: x-orig.nii", "mask without image: y-liver.nii",
+                        "'liver' in place of 'orig'"});
+  expect_pairing_error({"a.nii", "a.nii.gz", "a_mask.nii"},
+                       {"several images for one case: a.nii, a.nii.gz"});
+  expect_pairing_error({"a.nii", "a_mask.nii", "a_seg.nii"},
+                       {"several masks for one case: a_mask.nii, a_seg.nii"});
   // Two layouts producing the same case name.
-  expect_error({"k_orig.nii", "k_liver.nii", "k.nii", "k_mask.nii"},
-               {"two cases share the name 'k'"});
-  expect_error({"notes.txt"}, {"no NIfTI files (.nii or .nii.gz)"});
-  expect_error({}, {"no NIfTI files"});
+  expect_pairing_error({"k_orig.nii", "k_liver.nii", "k.nii", "k_mask.nii"},
+                       {"two cases share the name 'k'"});
+  expect_pairing_error({"notes.txt"}, {"no NIfTI files (.nii or .nii.gz)"});
+  expect_pairing_error({}, {"no NIfTI files"});
 }
 
 TEST(Pairing, ReadsAFolder) {
-  std::string tmpl = (fs::temp_directory_path() / "pairing_test_XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const unet::testing::TempDir dir("pairing_test");
+  const std::string tmpl = dir.path().string();
   for (const char* n : {"p1.nii.gz", "p1_mask.nii.gz", "info.json"})
     std::ofstream(fs::path(tmpl) / n);
   fs::create_directory(fs::path(tmpl) / "sub.nii");  // folders are not files
   const auto v = pair_cases(tmpl);
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].image, (fs::path(tmpl) / "p1.nii.gz").string());
-  try {
-    pair_cases(tmpl + "/missing");
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("missing: not a folder"), std::string::npos) << e.what();
-  }
-  fs::remove_all(tmpl);
+  unet::testing::expect_runtime_error([&] { pair_cases(tmpl + "/missing"); },
+                                      "missing: not a folder");
   EXPECT_TRUE(is_nifti_name("A.NII.GZ"));
   EXPECT_FALSE(is_nifti_name(".nii"));
   EXPECT_FALSE(is_nifti_name("a.nii.bz2"));

@@ -3,14 +3,14 @@
 #include "io/plot.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
-namespace fs = std::filesystem;
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/testing.h"
+
 using namespace unet::io;
 
 namespace {
@@ -97,16 +97,15 @@ TEST(Plot, NanGapsAndEmptySeries) {
 }
 
 TEST(Plot, PngAndSvgFiles) {
-  std::string tmpl = (fs::temp_directory_path() / "plot_test_XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const unet::testing::TempDir dir("plot_test");
   PlotOptions o;
   o.title = "Dice <train & val>";
   const std::vector<PlotSeries> ss = {dice_curve("train", 0), dice_curve("val \"b\"", 0.05)};
-  write_plot_png(tmpl + "/p.png", ss, o);
-  const PngImage back = read_png(tmpl + "/p.png");
+  write_plot_png(dir.file("p.png"), ss, o);
+  const PngImage back = read_png(dir.file("p.png"));
   EXPECT_EQ(back.pixels, render_plot(ss, o));
-  write_plot_svg(tmpl + "/p.svg", ss, o);
-  std::ifstream in(tmpl + "/p.svg");
+  write_plot_svg(dir.file("p.svg"), ss, o);
+  std::ifstream in(dir.file("p.svg"));
   std::stringstream buf;
   buf << in.rdbuf();
   const std::string svg = buf.str();
@@ -127,25 +126,17 @@ TEST(Plot, PngAndSvgFiles) {
   const std::string pts = svg.substr(start, svg.find('"', start) - start);
   EXPECT_EQ(std::count(pts.begin(), pts.end(), ','), 20);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
-  fs::remove_all(tmpl);
 }
 
 TEST(Plot, Rejections) {
   PlotOptions o;
-  try {
-    render_plot({PlotSeries{"bad", {1, 2}, {1}}}, o);
-    FAIL();
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("series 'bad' has 2 x values but 1 y values"),
-              std::string::npos);
-  }
+  unet::testing::expect_invalid(
+      [&] {
+        render_plot({PlotSeries{"bad", {1, 2}, {1}}}, o);
+      },
+      "series 'bad' has 2 x values but 1 y values");
   o.width = 100;
-  try {
-    render_plot({}, o);
-    FAIL();
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("size 100x420 is too small"), std::string::npos);
-  }
+  unet::testing::expect_invalid([&] { render_plot({}, o); }, "size 100x420 is too small");
 }
 
 }  // namespace

@@ -3,10 +3,12 @@
 #include "io/png.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/testing.h"
 
 namespace fs = std::filesystem;
 using namespace unet::io;
@@ -15,14 +17,8 @@ namespace {
 
 class PngTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "png_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const char* n) const { return (fs::path(dir_) / n).string(); }
-  std::string dir_;
+  std::string path(const char* n) const { return dir_.file(n); }
+  unet::testing::TempDir dir_{"png_test"};
 };
 
 TEST_F(PngTest, GrayAndRgbRoundTrip) {
@@ -49,26 +45,12 @@ TEST_F(PngTest, GrayAndRgbRoundTrip) {
 
 TEST_F(PngTest, Errors) {
   const uint8_t px = 0;
-  try {
-    write_png_gray(path("missing/x.png"), &px, 1, 1);
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
-  }
-  try {
-    write_png_gray(path("z.png"), &px, 0, 1);
-    FAIL();
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("bad image 0x1"), std::string::npos) << e.what();
-  }
+  unet::testing::expect_runtime_error([&] { write_png_gray(path("missing/x.png"), &px, 1, 1); },
+                                      "missing");
+  unet::testing::expect_invalid([&] { write_png_gray(path("z.png"), &px, 0, 1); }, "bad image 0x1");
   std::ofstream(path("bad.png")) << "not a png";
-  try {
-    read_png(path("bad.png"));
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("bad.png: cannot read PNG"), std::string::npos)
-        << e.what();
-  }
+  unet::testing::expect_runtime_error([&] { read_png(path("bad.png")); },
+                                      "bad.png: cannot read PNG");
   EXPECT_FALSE(fs::exists(path("z.png")));
 }
 

@@ -3,7 +3,6 @@
 #include "io/slice_cache.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include <sstream>
 
 #include "io/npy.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/testing.h"
 
 namespace fs = std::filesystem;
@@ -22,9 +22,6 @@ namespace {
 class SliceCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "slice_cache_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     m_.split = "train";
     m_.options.height = 5;
     m_.options.width = 3;
@@ -53,8 +50,7 @@ class SliceCacheTest : public ::testing::Test {
     masks_.resize(4 * 15);
     for (size_t i = 0; i < masks_.size(); ++i) masks_[i] = (i * 7) % 3 == 0;
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string file(const char* n) const { return (fs::path(dir_) / n).string(); }
+  std::string file(const char* n) const { return tmp_.file(n); }
   std::string read_text(const std::string& p) {
     std::ifstream in(p);
     std::stringstream ss;
@@ -63,12 +59,7 @@ class SliceCacheTest : public ::testing::Test {
   }
   void write_text(const std::string& p, const std::string& t) { std::ofstream(p) << t; }
   void expect_reject(const std::string& part) {
-    try {
-      read_slice_cache(dir_);
-      FAIL() << "expected rejection containing '" << part << "'";
-    } catch (const std::runtime_error& e) {
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
+    unet::testing::expect_runtime_error([&] { read_slice_cache(dir_); }, part);
   }
   // Edits the manifest JSON in place.
   template <class F>
@@ -77,7 +68,8 @@ class SliceCacheTest : public ::testing::Test {
     f(j);
     write_text(file("manifest.json"), j.dump());
   }
-  std::string dir_;
+  const unet::testing::TempDir tmp_{"slice_cache_test"};
+  const std::string dir_ = tmp_.path().string();
   SliceCacheManifest m_;
   std::vector<float> images_;
   std::vector<uint8_t> masks_;
@@ -120,15 +112,8 @@ TEST_F(SliceCacheTest, Masks0255ReadAs01) {
 }
 
 TEST_F(SliceCacheTest, RejectsMissingFolderAndFiles) {
-  try {
-    read_slice_cache(dir_ + "/nope");
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(
-        std::string(e.what()).find("nope: slice cache folder does not exist; run unet_prepare"),
-        std::string::npos)
-        << e.what();
-  }
+  unet::testing::expect_runtime_error([&] { read_slice_cache(dir_ + "/nope"); },
+                                      "nope: slice cache folder does not exist; run unet_prepare");
   expect_reject("manifest.json: cannot read the manifest; rerun unet_prepare");
   write_slice_cache(dir_, m_, images_, masks_);
   fs::remove(file("masks.npy"));
@@ -199,15 +184,8 @@ TEST_F(SliceCacheTest, RejectsArraysThatDoNotMatch) {
 
 TEST_F(SliceCacheTest, WriteRejectsSizeMismatch) {
   images_.pop_back();
-  try {
-    write_slice_cache(dir_, m_, images_, masks_);
-    FAIL();
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(
-        std::string(e.what()).find("manifest says 4 slices of 5x3 (60 values) but got 59 image"),
-        std::string::npos)
-        << e.what();
-  }
+  unet::testing::expect_invalid([&] { write_slice_cache(dir_, m_, images_, masks_); },
+                                "manifest says 4 slices of 5x3 (60 values) but got 59 image");
   EXPECT_FALSE(fs::exists(file("manifest.json")));
 }
 
