@@ -5,7 +5,6 @@
 // Skips, saying why, when /usr/bin/python3 has no torch (scripts/setup.sh installs python3-torch).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -19,6 +18,7 @@
 #include "engine/safetensors.h"
 #include "io/npy.h"
 #include "model/unet.h"
+#include "tests/testing/temp_dir.h"
 #include "workflow/checkpoint.h"
 
 namespace unet {
@@ -71,12 +71,7 @@ class TorchParity : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (!torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch (install python3-torch)";
-    dir_ = fs::temp_directory_path() /
-           ("torch_parity_" + std::to_string(::getpid()) + (GetParam() ? "_bn" : ""));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   model::UNetConfig config() const {
     model::UNetConfig c;
@@ -89,7 +84,8 @@ class TorchParity : public ::testing::TestWithParam<bool> {
     return std::string(" --depth 3 --base 4 --size 32 --batch 2") +
            (GetParam() ? " --batchnorm --loss dice_bce" : " --loss dice");
   }
-  fs::path dir_;
+  const testing::TempDir tmp_{"torch_parity"};
+  const fs::path dir_ = tmp_.path();
 };
 
 TEST_P(TorchParity, OneTrainingStepMatchesPyTorch) {
