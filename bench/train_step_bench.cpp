@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <random>
+#include <string>
 
 #include "engine/allocator.h"
 #include "engine/device.h"
@@ -68,38 +69,48 @@ void run_train_step(benchmark::State& state, Device device, MathMode math, int b
   kernel_config().math = MathMode::kFp32;
 }
 
-// CPU: the seed network at batch 1, and a smaller one (base 16, 128x128) at batch 10.
-BENCHMARK_CAPTURE(run_train_step, cpu / seed_256 / b1, Device::cpu(), MathMode::kFp32, 1, 256, 32)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(3);
-BENCHMARK_CAPTURE(run_train_step, cpu / base16_128 / b10, Device::cpu(), MathMode::kFp32, 10, 128,
-                  16)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(3);
-// GPU: the seed network at batch 10 and 32, strict fp32 and TF32.
-BENCHMARK_CAPTURE(run_train_step, cuda / seed_256 / b10 / fp32, Device::cuda(), MathMode::kFp32, 10,
-                  256, 32)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(10);
-BENCHMARK_CAPTURE(run_train_step, cuda / seed_256 / b10 / tf32, Device::cuda(), MathMode::kTf32, 10,
-                  256, 32)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(10);
-BENCHMARK_CAPTURE(run_train_step, cuda / seed_256 / b32 / fp32, Device::cuda(), MathMode::kFp32, 32,
-                  256, 32)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(10);
-BENCHMARK_CAPTURE(run_train_step, cuda / seed_256 / b32 / tf32, Device::cuda(), MathMode::kTf32, 32,
-                  256, 32)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(10);
+// One benchmark per config, named as a space-free path like the kernel benchmarks:
+// train_step/<cpu|cuda>/<fp32|tf32>/<seed|base16>/N<batch>_H<size>_W<size>.
+struct StepConfig {
+  Device device;
+  MathMode math;
+  int batch, size, base, iterations;
+};
+
+const StepConfig kConfigs[] = {
+    // CPU: the seed network at batch 1, and a smaller one (base 16, 128x128) at batch 10.
+    {Device::cpu(), MathMode::kFp32, 1, 256, 32, 3},
+    {Device::cpu(), MathMode::kFp32, 10, 128, 16, 3},
+    // GPU: the seed network at batch 10 and 32, strict fp32 and TF32.
+    {Device::cuda(), MathMode::kFp32, 10, 256, 32, 10},
+    {Device::cuda(), MathMode::kTf32, 10, 256, 32, 10},
+    {Device::cuda(), MathMode::kFp32, 32, 256, 32, 10},
+    {Device::cuda(), MathMode::kTf32, 32, 256, 32, 10},
+};
+
+std::string step_name(const StepConfig& c) {
+  const std::string net = c.base == 32 ? "seed" : "base" + std::to_string(c.base);
+  const std::string size = std::to_string(c.size);
+  return std::string("train_step/") + (c.device.is_cuda() ? "cuda" : "cpu") + "/" +
+         math_mode_name(c.math) + "/" + net + "/N" + std::to_string(c.batch) + "_H" + size + "_W" +
+         size;
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  for (const StepConfig& c : kConfigs) {
+    benchmark::RegisterBenchmark(step_name(c).c_str(),
+                                 [c](benchmark::State& st) {
+                                   run_train_step(st, c.device, c.math, c.batch, c.size, c.base);
+                                 })
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(c.iterations);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -9,10 +9,12 @@ from pathlib import Path
 def batch_and_precision(name):
     """(batch, "fp32"|"tf32") of a train_step_bench name, or None (a CPU row): the path segment
     b<N> (or one starting N<N>_) and the segment fp32/tf32, wherever they sit, e.g.
-    .../cuda/seed_256/b10/tf32/iterations:10/manual_time. Segments are stripped, so results saved
+    train_step/cuda/tf32/seed/N10_H256_W256/iterations:10/manual_time. Segments are stripped, so results saved
     while the names still had spaces ("run_train_step/cuda / seed_256 / b10 / tf32/...") read the
     same."""
     parts = [p.strip() for p in name.split("/")]
+    if "cpu" in parts:
+        return None
     batches = [int(m.group(1)) for p in parts if (m := re.match(r"(?:b|N)(\d+)(?:_|$)", p))]
     precisions = [p for p in parts if p in ("fp32", "tf32")]
     return (batches[0], precisions[0]) if batches and precisions else None
