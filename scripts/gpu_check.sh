@@ -27,8 +27,9 @@ stage "tests (full suite, GPU present)"
 timeout 150 ctest --test-dir build-gpu -j 12 --timeout 120 --output-on-failure > "$RESULTS/ctest.log" 2>&1
 grep -E "tests passed|tests failed" "$RESULTS/ctest.log"
 grep -E "\(Failed\)|\(Timeout\)|\(SEGFAULT\)|Exception" "$RESULTS/ctest.log" | head -20
-# How many CUDA tests really ran (not skipped):
-grep -cE "Test +#[0-9]+: [A-Za-z0-9_]*Cuda.* Passed" "$RESULTS/ctest.log" | sed 's/^/CUDA tests passed (not skipped): /'
+# How many CUDA tests really ran (not skipped): suites named *Cuda*, and the CUDA instances of the
+# backend-parameterised kernel suites (Backends/<Op>Test.<case>/cuda...).
+grep -cE "Test +#[0-9]+: [^ ]*([Cc]uda)[^ ]* \.+ +Passed" "$RESULTS/ctest.log" | sed 's/^/CUDA tests passed (not skipped): /'
 
 stage "training-step benchmark"
 timeout 90 build-gpu/bench/train_step_bench --benchmark_filter=cuda --benchmark_format=json \
