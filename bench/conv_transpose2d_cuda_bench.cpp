@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_event_timer.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/conv_transpose2d/conv_transpose2d.h"
 
@@ -71,24 +72,9 @@ struct Problem {
 // Warm-up once, then time each iteration with CUDA events.
 void time_loop(benchmark::State& state, const ConvTranspose2dShape& s,
                const std::function<void()>& fn) {
-  cudaEvent_t start, stop;
-  UNET_CUDA_CHECK(cudaEventCreate(&start));
-  UNET_CUDA_CHECK(cudaEventCreate(&stop));
-  fn();
-  UNET_CUDA_CHECK(cudaDeviceSynchronize());
-  for (auto _ : state) {
-    UNET_CUDA_CHECK(cudaEventRecord(start));
-    fn();
-    UNET_CUDA_CHECK(cudaEventRecord(stop));
-    UNET_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    UNET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(ms * 1e-3);
-  }
+  unet::bench::time_with_cuda_events(state, fn);
   state.counters["GFLOP"] =
       benchmark::Counter(s.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 void bench_variant_body(benchmark::State& state, ConvTranspose2dVariant v, ConvTranspose2dShape s,

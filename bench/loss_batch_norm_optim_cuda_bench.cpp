@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_event_timer.h"
 #include "kernels/adam/adam.h"
 #include "kernels/batch_norm2d/batch_norm2d.h"
 #include "kernels/bce_with_logits/bce_with_logits.h"
@@ -44,25 +45,10 @@ struct Buf {
 // Times `fn` with CUDA events per iteration; reports GB/s for `bytes` moved per call.
 template <typename F>
 void time_device(benchmark::State& state, double bytes, F fn) {
-  cudaEvent_t start, stop;
-  UNET_CUDA_CHECK(cudaEventCreate(&start));
-  UNET_CUDA_CHECK(cudaEventCreate(&stop));
-  fn();  // warm-up
-  UNET_CUDA_CHECK(cudaDeviceSynchronize());
-  for (auto _ : state) {
-    UNET_CUDA_CHECK(cudaEventRecord(start));
-    fn();
-    UNET_CUDA_CHECK(cudaEventRecord(stop));
-    UNET_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    UNET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(double(ms) * 1e-3);
-  }
+  unet::bench::time_with_cuda_events(state, fn);
   state.counters["GB/s"] =
       benchmark::Counter(bytes * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
   state.counters["MB"] = bytes * 1e-6;
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 constexpr int64_t kLossN = 32LL * 256 * 256;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_event_timer.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/concat/concat.h"
 #include "kernels/elementwise/elementwise.h"
@@ -49,24 +50,7 @@ class Buffers {
 
 // Times `call` with CUDA events on the legacy stream; reports GB/s from `bytes` per call.
 void run_timed(benchmark::State& state, double bytes, const std::function<void()>& call) {
-  cudaEvent_t start, stop;
-  UNET_CUDA_CHECK(cudaEventCreate(&start));
-  UNET_CUDA_CHECK(cudaEventCreate(&stop));
-  call();  // warm-up (first launch loads the module)
-  UNET_CUDA_CHECK(cudaDeviceSynchronize());
-  double total_s = 0;
-  for (auto _ : state) {
-    UNET_CUDA_CHECK(cudaEventRecord(start));
-    call();
-    UNET_CUDA_CHECK(cudaEventRecord(stop));
-    UNET_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    UNET_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(ms * 1e-3);
-    total_s += ms * 1e-3;
-  }
-  UNET_CUDA_CHECK(cudaEventDestroy(start));
-  UNET_CUDA_CHECK(cudaEventDestroy(stop));
+  const double total_s = unet::bench::time_with_cuda_events(state, call);
   state.counters["GB/s"] = total_s > 0 ? bytes * double(state.iterations()) / total_s * 1e-9 : 0;
   state.counters["MB"] = bytes * 1e-6;
 }
