@@ -67,6 +67,26 @@ void convert_to_float(const void* data, size_t n, double slope, double inter, bo
   }
 }
 
+// The scalar real datatypes a CT or a mask comes in. Complex, RGB(A) and float128 have no single
+// real value per voxel that a segmentation could use.
+bool is_real_datatype(int datatype) {
+  switch (datatype) {
+    case NIFTI_TYPE_INT8:
+    case NIFTI_TYPE_UINT8:
+    case NIFTI_TYPE_INT16:
+    case NIFTI_TYPE_UINT16:
+    case NIFTI_TYPE_INT32:
+    case NIFTI_TYPE_UINT32:
+    case NIFTI_TYPE_INT64:
+    case NIFTI_TYPE_UINT64:
+    case NIFTI_TYPE_FLOAT32:
+    case NIFTI_TYPE_FLOAT64:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void check_file(const std::string& path) {
   if (path.empty()) throw std::runtime_error("read_nifti: empty path; pass a .nii or .nii.gz file");
   struct stat st {};
@@ -104,16 +124,11 @@ void validate_header(const std::string& path, const nifti_image& nim,
                      "); a 3-D volume is needed");
     }
   }
-  switch (nim.datatype) {
-    case NIFTI_TYPE_UINT8:
-    case NIFTI_TYPE_INT16:
-    case NIFTI_TYPE_INT32:
-    case NIFTI_TYPE_FLOAT32:
-    case NIFTI_TYPE_FLOAT64:
-      break;
-    default:
-      fail(path, "unsupported datatype " + datatype_name(nim.datatype) +
-                     "; convert it to uint8, int16, int32, float32 or float64");
+  if (!is_real_datatype(nim.datatype)) {
+    fail(path, "unsupported datatype " + datatype_name(nim.datatype) +
+                   "; a scalar real volume is needed (int8, uint8, int16, uint16, int32, uint32, "
+                   "int64, uint64, float32 or float64): convert complex, RGB or float128 data "
+                   "first");
   }
   int64_t count = 1;
   for (int d = 1; d <= 3; ++d) {
@@ -201,8 +216,23 @@ NiftiVolume read_nifti(const std::string& path, const NiftiReadOptions& options)
       slope != 0 && std::isfinite(slope) && std::isfinite(inter) && !(slope == 1 && inter == 0);
   float* out = volume.voxels.data();
   switch (nim->datatype) {
+    case NIFTI_TYPE_INT8:
+      convert_to_float<int8_t>(nim->data, n, slope, inter, scale, out);
+      break;
     case NIFTI_TYPE_UINT8:
       convert_to_float<uint8_t>(nim->data, n, slope, inter, scale, out);
+      break;
+    case NIFTI_TYPE_UINT16:
+      convert_to_float<uint16_t>(nim->data, n, slope, inter, scale, out);
+      break;
+    case NIFTI_TYPE_UINT32:
+      convert_to_float<uint32_t>(nim->data, n, slope, inter, scale, out);
+      break;
+    case NIFTI_TYPE_INT64:
+      convert_to_float<int64_t>(nim->data, n, slope, inter, scale, out);
+      break;
+    case NIFTI_TYPE_UINT64:
+      convert_to_float<uint64_t>(nim->data, n, slope, inter, scale, out);
       break;
     case NIFTI_TYPE_INT16:
       convert_to_float<int16_t>(nim->data, n, slope, inter, scale, out);

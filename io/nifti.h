@@ -41,8 +41,9 @@ struct NiftiReadOptions {
   int64_t max_voxels = 1024LL * 1024 * 1024;  // refuse larger volumes (absurd or hostile headers)
 };
 
-// Reads a 3-D volume (4-D with one volume is accepted). Datatypes: uint8, int16, int32, float32,
-// float64. Thread-safe (niftilib calls are serialised).
+// Reads a 3-D volume (4-D with one volume is accepted). Datatypes: every scalar real one (int8,
+// uint8, int16, uint16, int32, uint32, int64, uint64, float32, float64); complex, RGB(A) and
+// float128 are refused with the datatype's name. Thread-safe (niftilib calls are serialised).
 NiftiVolume read_nifti(const std::string& path, const NiftiReadOptions& options = {});
 
 // Writes .nii or .nii.gz (chosen by the extension), NIfTI-1 unless nifti2. datatype is one of
