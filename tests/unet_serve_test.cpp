@@ -5,10 +5,13 @@
 // that must not mix, temp files gone, a clean stop on SIGTERM; and the page end to end in headless
 // Chromium (tests/serve_browser/run_browser_test.sh), whose screenshot is kept in
 // ${UNET_BINARY_DIR}/artifacts/serve.png.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -169,6 +172,9 @@ void write_ct(const fs::path& path, const phantom::Phantom& ph) {
 class UnetServe : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // A client write that races the server's close must fail as a test assertion, not kill the
+    // whole test binary with SIGPIPE.
+    signal(SIGPIPE, SIG_IGN);
     root_ = std::make_unique<unet::testing::TempDir>("unet_serve_test");
     fs::create_directories(root() / "tmp");
     pre_ = new workflow::Preprocess();
@@ -202,6 +208,32 @@ class UnetServe : public ::testing::Test {
 
   static const fs::path& root() { return root_->path(); }
   static std::string ckpt() { return (root() / "threshold.safetensors").string(); }
+  // One HTTP exchange over a plain socket: the whole request in one send, then everything the
+  // server answers until it closes. For requests the server refuses without reading their body:
+  // httplib's client would write the body after the server has closed and die of SIGPIPE (or fail
+  // the write) depending on timing; one send before any answer cannot. Returns the status code and
+  // the response body.
+  static std::pair<int, std::string> raw_exchange(const std::string& request) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return {0, "socket failed"};
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string response;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (ssize_t got; (got = recv(fd, buf, sizeof(buf), 0)) > 0;) response.append(buf, got);
+    }
+    close(fd);
+    std::smatch m;
+    if (!std::regex_search(response, m, std::regex("^HTTP/1\\.1 (\\d{3})"))) return {0, response};
+    const size_t body = response.find("\r\n\r\n");
+    return {std::stoi(m[1]), body == std::string::npos ? "" : response.substr(body + 4)};
+  }
+
   static std::unique_ptr<httplib::Client> client() {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
     c->set_read_timeout(60);
@@ -448,17 +480,15 @@ TEST_F(UnetServe, OversizeAndChunkedUploadsAreRefused) {
   // Exactly the limit passes the size check (and fails as not NIfTI).
   expect_http_error(c->Post("/api/jobs", big.substr(1), "application/octet-stream"), 400,
                     "not a NIfTI-1/NIfTI-2 volume");
-  // A chunked body has no size up front and would bypass the limit.
-  auto fresh = client();
-  expect_http_error(fresh->Post(
-                        "/api/jobs",
-                        [](size_t, httplib::DataSink& sink) {
-                          sink.write("abc", 3);
-                          sink.done();
-                          return true;
-                        },
-                        "application/octet-stream"),
-                    411, "Content-Length");
+  // A chunked body has no size up front and would bypass the limit. The server answers 411 without
+  // reading the body, so the request goes out in one send (raw_exchange says why).
+  const auto [status, body] = raw_exchange(
+      "POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(status, 411) << body;
+  const json j = json::parse(body, nullptr, false);
+  ASSERT_TRUE(j.contains("error")) << body;
+  EXPECT_NE(j["error"].get<std::string>().find("Content-Length"), std::string::npos) << j;
   expect_healthy();
   expect_no_temp_files();
 }
