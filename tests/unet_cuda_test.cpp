@@ -43,12 +43,6 @@ StepResult train_step(Device device, MathMode math, const model::UNetConfig& con
   return r;
 }
 
-float max_abs(const std::vector<float>& v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
 // Relative L2 error of a whole gradient tensor. Element-wise bounds do not fit here: deep in the
 // seed U-Net (no normalisation) many gradient elements are sums of terms that nearly cancel, so
 // their own relative error is far above fp32 epsilon on any two summation orders. A wrong index
@@ -68,11 +62,11 @@ void expect_step_matches_cpu(MathMode math, double l2_tol, const model::UNetConf
   const StepResult gpu = train_step(Device::cuda(), math, config, batch, size);
   EXPECT_NEAR(gpu.loss, cpu.loss, 1e-5 + l2_tol * std::fabs(cpu.loss));
   float largest = 0;
-  for (const auto& g : cpu.grads) largest = std::max(largest, max_abs(g));
+  for (const auto& g : cpu.grads) largest = std::max(largest, testing::max_abs(g));
   for (size_t i = 0; i < cpu.grads.size(); ++i) {
     // Tensors whose gradient is rounding noise (conv biases before batch norm are exactly zero in
     // exact arithmetic) are compared by an absolute bound instead.
-    if (max_abs(cpu.grads[i]) < 1e-6f * largest) {
+    if (testing::max_abs(cpu.grads[i]) < 1e-6f * largest) {
       EXPECT_TRUE(testing::all_close(gpu.grads[i], cpu.grads[i], 0.0f, 1e-5f * largest,
                                      "noise-level gradient " + std::to_string(i)));
       continue;

@@ -28,12 +28,6 @@ namespace {
 
 using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
-float max_abs(const std::vector<float>& v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
 // x with a per-channel offset, so a wrong mean shows up.
 std::vector<float> make_x(const BatchNormShape& s, uint64_t seed) {
   std::vector<float> x = random_floats(static_cast<size_t>(s.pixels * s.C), seed, -1.0f, 1.0f);

@@ -25,12 +25,6 @@ namespace {
 
 using namespace ::unet::testing;  // helpers: tests/testing/*.h
 
-float max_abs(const std::vector<float>& v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
 // The case table: 1, odd, one below / at / above the CUDA block size (256), 1000, one above the
 // CPU chunk (65536), one above the CUDA grid (1024 blocks x 256) so threads stride, ~5M.
 std::vector<int64_t> case_sizes() { return {1, 7, 255, 256, 257, 1000, 65537, 262145, 5000003}; }

@@ -208,12 +208,6 @@ struct PassTolerances {
   Tol y, dx, dw, dbias;
 };
 
-float max_abs(const std::vector<float>& v) {
-  float m = 0.0f;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
 // mx, mw, mdy: the largest |x|, |w|, |dy| (the CPU's bound assumes values in [-1, 1]).
 PassTolerances tolerances(const KernelBackend& b, const Conv2dShape& s, double mx, double mw,
                           double mdy) {

@@ -34,12 +34,6 @@ std::vector<float> make_target(size_t n, uint64_t seed, bool binary) {
   return t;
 }
 
-float max_abs(const std::vector<float>& v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
 // The case table: 1, odd, one below / at / above the CUDA block size (256), 1000, one above the
 // CPU chunk (65536), one above the CUDA grid (1024 blocks x 256) so threads stride, ~5M.
 struct DiceCase {

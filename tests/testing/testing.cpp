@@ -94,6 +94,12 @@ std::vector<float> distinct_floats(size_t n, uint64_t seed) {
   return ::testing::AssertionSuccess();
 }
 
+float max_abs(const std::vector<float>& v) {
+  float m = 0;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
 std::vector<float> with_leading_zeros(int offset, const std::vector<float>& v) {
   std::vector<float> out(offset, 0.0f);
   out.insert(out.end(), v.begin(), v.end());

@@ -22,6 +22,9 @@ std::vector<float> random_small_ints(size_t n, uint64_t seed, int lo = -3, int h
 // ties.
 std::vector<float> distinct_floats(size_t n, uint64_t seed);
 
+// The largest |v[i]| (0 for an empty vector): the scale of a tensor in tolerance formulas.
+float max_abs(const std::vector<float>& v);
+
 // `offset` zeros followed by v, and back: for misaligned-pointer cases (a kernel given
 // buffer + offset must not assume 16-byte alignment).
 std::vector<float> with_leading_zeros(int offset, const std::vector<float>& v);
