@@ -4,18 +4,12 @@
 #include "kernels/adam/adam_check.h"
 
 namespace unet::kernels {
-namespace {
-
-constexpr int64_t kParallelMin = 1 << 15;  // below this a tensor's update is cheaper than a fork
-
-}  // namespace
-
 void adam_step_cpu(const AdamHyper& h, const ParamSlot* slots, int count) {
   detail::adam_check_args("adam_step_cpu", h, slots, count);
   const detail::AdamConsts k = detail::adam_consts(h);
   for (int s = 0; s < count; ++s) {
     const ParamSlot t = slots[s];
-#pragma omp parallel for simd schedule(static) if (t.n >= kParallelMin)
+#pragma omp parallel for simd schedule(static) if (t.n >= kParamSlotsParallelMin)
     for (int64_t i = 0; i < t.n; ++i)
       detail::adam_element(k, t.param[i], t.grad[i], t.m[i], t.v[i]);
   }

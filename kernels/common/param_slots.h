@@ -22,6 +22,10 @@ struct ParamSlot {
   int64_t n;
 };
 
+// CPU fast paths: a tensor with fewer elements than this is updated on one thread; below it the
+// OpenMP fork costs more than the update itself (the same for Adam and SGD).
+constexpr int64_t kParamSlotsParallelMin = 1 << 15;
+
 }  // namespace unet::kernels
 
 // A per-element update (adam_element, sgd_element): one definition for the CPU loops and the CUDA

@@ -4,19 +4,13 @@
 #include "kernels/sgd/sgd_check.h"
 
 namespace unet::kernels {
-namespace {
-
-constexpr int64_t kParallelMin = 1 << 15;  // below this a tensor's update is cheaper than a fork
-
-}  // namespace
-
 void sgd_step_cpu(const SgdHyper& h, const ParamSlot* slots, int count) {
   detail::sgd_check_args("sgd_step_cpu", h, slots, count);
   const bool use_buf = h.momentum != 0.0f;
   const bool first = h.step == 1;
   for (int s = 0; s < count; ++s) {
     const ParamSlot t = slots[s];
-#pragma omp parallel for schedule(static) if (t.n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (t.n >= kParamSlotsParallelMin)
     for (int64_t i = 0; i < t.n; ++i) {
       detail::sgd_element(h.lr, h.momentum, h.weight_decay, first, t.param[i], t.grad[i],
                           use_buf ? &t.m[i] : nullptr);
