@@ -4,6 +4,7 @@
 // loops (the executable spec) for whole-model spec tests.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -21,7 +22,7 @@ struct KernelConfig {
   MathMode math = MathMode::kFp32;
   // Forced CUDA variant per op, keyed by the table's op name ("conv2d", "concat", ...); an op not
   // listed runs its table's default for `math`.
-  std::map<std::string, int> variant;
+  std::map<std::string, int, std::less<>> variant;  // std::less<>: looked up by const char*
   // CPU: every op runs its naive reference loops (<op>_ref) instead of the fast path.
   bool cpu_reference = false;
 };
