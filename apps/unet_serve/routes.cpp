@@ -4,10 +4,14 @@
 #include <httplib.h>
 #include <png.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <stdexcept>
+#include <vector>
 
 #include "apps/unet_serve/serve_app.h"
 #include "io/png.h"
@@ -20,6 +24,26 @@ using json = nlohmann::json;
 constexpr int kNiftiInt16 = 4;      // NIFTI_TYPE_INT16
 constexpr double kMaxWaitS = 30.0;  // long polls hold a server thread; keep them bounded
 const char* const kIdPattern = "([0-9a-f]{32})";
+const std::string kJobPath = std::string("/api/jobs/") + kIdPattern;
+const std::string kSlicePath = kJobPath + R"(/slices/(\d{1,9})\.png)";
+const std::string kMaskPath = kJobPath + R"(/mask\.nii\.gz)";
+
+// Every path the server answers and its methods (HEAD comes with GET in httplib), so a known path
+// asked with another method gets 405 and an Allow header rather than 404.
+struct Route {
+  std::regex path;
+  const char* allow;
+};
+const std::vector<Route>& routes() {
+  static const std::vector<Route> table = {{std::regex("/"), "GET, HEAD"},
+                                           {std::regex("/api/health"), "GET, HEAD"},
+                                           {std::regex("/api/demo-volume"), "GET, HEAD"},
+                                           {std::regex("/api/jobs"), "POST"},
+                                           {std::regex(kJobPath), "GET, HEAD"},
+                                           {std::regex(kSlicePath), "GET, HEAD"},
+                                           {std::regex(kMaskPath), "GET, HEAD"}};
+  return table;
+}
 
 void send_json(httplib::Response& res, int status, const json& j) {
   res.status = status;
@@ -64,6 +88,21 @@ json job_json(const JobSnapshot& s) {
                    {"mask_url", job_url(s.id) + "/mask.nii.gz"}};
   }
   return j;
+}
+
+// 405 with Allow for a known path asked with a method it does not answer; 404 for an unknown path.
+void refuse_route(const httplib::Request& req, httplib::Response& res) {
+  for (const Route& r : routes()) {
+    if (!std::regex_match(req.path, r.path)) continue;
+    res.set_header("Allow", r.allow);
+    send_error(res, 405,
+               req.method + " " + req.path + ": this endpoint answers " + r.allow +
+                   " only (see docs/SERVE.md)");
+    return;
+  }
+  send_error(res, 404,
+             "no such page or endpoint: " + req.method + " " + req.path +
+                 " (the API is under /api, see docs/SERVE.md)");
 }
 
 // The finished result of the job named in the path, or an error response (false).
@@ -175,33 +214,71 @@ void add_routes(httplib::Server& server, JobQueue& queue, const Options& options
                 const TempDir& tmp) {
   const size_t max_upload = static_cast<size_t>(options.max_upload_mb * 1024 * 1024);
 
-  // Bodies without a Content-Length (chunked or read-to-close) would bypass httplib's payload
-  // limit, so uploads must say their size up front.
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if ((req.method == "POST" || req.method == "PUT") && !req.has_header("Content-Length")) {
-      res.set_header("Connection", "close");
+  // Refusals that need no body are made before httplib reads one. httplib would read a chunked
+  // body, or a body without a Content-Length until the client closes, with no size limit, and it
+  // reads an oversize body to its end before answering 413; the connection layer (main.cpp) closes
+  // a connection whose body was left unread, after draining it briefly so the client sees the
+  // answer.
+  server.set_pre_routing_handler([max_upload](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_header("Transfer-Encoding")) {
       send_error(res, 411,
                  "upload without a Content-Length header (chunked bodies are not accepted); "
                  "send the file with its size");
       return httplib::Server::HandlerResponse::Handled;
     }
+    if (req.method != "GET" && req.method != "HEAD" && req.method != "POST") {
+      refuse_route(req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.method == "POST" && !req.has_header("Content-Length")) {
+      send_error(res, 411,
+                 "upload without a Content-Length header (chunked bodies are not accepted); "
+                 "send the file with its size");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.has_header("Content-Length")) {
+      const std::string text = req.get_header_value("Content-Length");
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long length = std::strtoull(text.c_str(), &end, 10);
+      if (text.empty() || text[0] == '-' || *end != '\0' || errno != 0) {
+        send_error(res, 400, "Content-Length '" + text + "' is not a byte count");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (length > max_upload) {
+        send_error(res, 413,
+                   "upload of " + text + " bytes is over this server's limit of " +
+                       std::to_string(max_upload) +
+                       " bytes; send a smaller volume or restart unet_serve with a larger "
+                       "--max-upload-mb");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
-  // Wrapped explicitly: a lambda returning a value also converts to the void Handler overload.
+  // Answers httplib produced without a handler: requests cut off by a time limit (the connection
+  // layer knows why), parse failures, unknown routes.
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [max_upload](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // ours already
-        if (res.status == 413) {
+        const ReadFailure failure = current_read_failure();
+        if (failure.status != 0) {
+          send_error(res, failure.status, failure.message);
+        } else if (res.status == 413) {
           send_error(res, 413,
                      "upload of " + req.get_header_value("Content-Length") +
                          " bytes is over this server's limit of " + std::to_string(max_upload) +
                          " bytes; send a smaller volume or restart unet_serve with a larger "
                          "--max-upload-mb");
         } else if (res.status == 404) {
-          send_error(res, 404,
-                     "no such page or endpoint: " + req.method + " " + req.path +
-                         " (the API is under /api, see docs/SERVE.md)");
+          refuse_route(req, res);
+        } else if (res.status == 414) {
+          send_error(res, 414, "the request target is longer than 8192 bytes");
+        } else if (res.status == 400) {
+          send_error(res, 400,
+                     "malformed HTTP request (request line, method, header or body); send an "
+                     "HTTP/1.1 request as docs/SERVE.md describes");
         } else {
           send_error(res, res.status, "bad request (" + std::to_string(res.status) + ")");
         }
@@ -257,68 +334,64 @@ void add_routes(httplib::Server& server, JobQueue& queue, const Options& options
     handle_submit(req, res, queue, tmp);
   });
 
-  server.Get(std::string("/api/jobs/") + kIdPattern,
-             [&queue](const httplib::Request& req, httplib::Response& res) {
-               double wait = 0;
-               if (req.has_param("wait")) {
-                 const std::string text = req.get_param_value("wait");
-                 char* end = nullptr;
-                 wait = std::strtod(text.c_str(), &end);
-                 if (text.empty() || *end != '\0' || !(wait >= 0 && wait <= kMaxWaitS)) {
-                   send_error(res, 400, "wait=" + text + " must be a number of seconds in [0, 30]");
-                   return;
-                 }
-               }
-               JobSnapshot s;
-               if (!queue.snapshot(req.matches[1], wait, &s)) {
-                 send_error(res, 404,
-                            "no job " + req.matches[1].str() +
-                                " (unknown, or dropped to make room for newer ones)");
-                 return;
-               }
-               send_json(res, 200, job_json(s));
-             });
+  server.Get(kJobPath, [&queue](const httplib::Request& req, httplib::Response& res) {
+    double wait = 0;
+    if (req.has_param("wait")) {
+      const std::string text = req.get_param_value("wait");
+      char* end = nullptr;
+      wait = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !(wait >= 0 && wait <= kMaxWaitS)) {
+        send_error(res, 400, "wait=" + text + " must be a number of seconds in [0, 30]");
+        return;
+      }
+    }
+    JobSnapshot s;
+    if (!queue.snapshot(req.matches[1], wait, &s)) {
+      send_error(
+          res, 404,
+          "no job " + req.matches[1].str() + " (unknown, or dropped to make room for newer ones)");
+      return;
+    }
+    send_json(res, 200, job_json(s));
+  });
 
-  server.Get(std::string("/api/jobs/") + kIdPattern + R"(/slices/(\d{1,9})\.png)",
-             [&queue](const httplib::Request& req, httplib::Response& res) {
-               JobSnapshot s;
-               if (!finished_result(queue, req.matches[1], res, &s)) return;
-               const JobResult& r = *s.result;
-               const int64_t k = std::stoll(req.matches[2]);
-               if (k >= r.nz) {
-                 send_error(res, 404,
-                            "slice " + std::to_string(k) + " is outside the volume (0.." +
-                                std::to_string(r.nz - 1) + ")");
-                 return;
-               }
-               const std::string overlay = req.get_param_value("overlay");
-               if (!overlay.empty() && overlay != "0" && overlay != "1") {
-                 send_error(res, 400, "overlay=" + overlay + " must be 0 or 1");
-                 return;
-               }
-               const int64_t px = r.nx * r.ny;
-               const uint8_t* mask = overlay == "0" ? nullptr : r.mask.data() + k * px;
-               res.set_header("Cache-Control", "private, max-age=3600");
-               res.set_content(slice_png(r.gray.data() + k * px, mask, r.ny, r.nx), "image/png");
-             });
+  server.Get(kSlicePath, [&queue](const httplib::Request& req, httplib::Response& res) {
+    JobSnapshot s;
+    if (!finished_result(queue, req.matches[1], res, &s)) return;
+    const JobResult& r = *s.result;
+    const int64_t k = std::stoll(req.matches[2]);
+    if (k >= r.nz) {
+      send_error(res, 404,
+                 "slice " + std::to_string(k) + " is outside the volume (0.." +
+                     std::to_string(r.nz - 1) + ")");
+      return;
+    }
+    const std::string overlay = req.get_param_value("overlay");
+    if (!overlay.empty() && overlay != "0" && overlay != "1") {
+      send_error(res, 400, "overlay=" + overlay + " must be 0 or 1");
+      return;
+    }
+    const int64_t px = r.nx * r.ny;
+    const uint8_t* mask = overlay == "0" ? nullptr : r.mask.data() + k * px;
+    res.set_header("Cache-Control", "private, max-age=3600");
+    res.set_content(slice_png(r.gray.data() + k * px, mask, r.ny, r.nx), "image/png");
+  });
 
-  server.Get(
-      std::string("/api/jobs/") + kIdPattern + R"(/mask\.nii\.gz)",
-      [&queue](const httplib::Request& req, httplib::Response& res) {
-        JobSnapshot s;
-        if (!finished_result(queue, req.matches[1], res, &s)) return;
-        // display_name() left only [A-Za-z0-9._-]: safe inside the quoted header value.
-        std::string stem = s.name;
-        for (const char* ext : {".nii.gz", ".nii"}) {
-          const std::string e(ext);
-          if (stem.size() > e.size() && stem.compare(stem.size() - e.size(), e.size(), e) == 0) {
-            stem.resize(stem.size() - e.size());
-            break;
-          }
-        }
-        res.set_header("Content-Disposition", "attachment; filename=\"" + stem + "_mask.nii.gz\"");
-        res.set_content(s.result->mask_nifti_gz, "application/gzip");
-      });
+  server.Get(kMaskPath, [&queue](const httplib::Request& req, httplib::Response& res) {
+    JobSnapshot s;
+    if (!finished_result(queue, req.matches[1], res, &s)) return;
+    // display_name() left only [A-Za-z0-9._-]: safe inside the quoted header value.
+    std::string stem = s.name;
+    for (const char* ext : {".nii.gz", ".nii"}) {
+      const std::string e(ext);
+      if (stem.size() > e.size() && stem.compare(stem.size() - e.size(), e.size(), e) == 0) {
+        stem.resize(stem.size() - e.size());
+        break;
+      }
+    }
+    res.set_header("Content-Disposition", "attachment; filename=\"" + stem + "_mask.nii.gz\"");
+    res.set_content(s.result->mask_nifti_gz, "application/gzip");
+  });
 }
 
 }  // namespace unet::apps::serve

@@ -1,6 +1,7 @@
 // unet_serve's pieces: the options, the private temp folder, upload checking, the inference queue
 // (one worker thread owns the model, so requests never share it and results never mix), the HTTP
-// routes (cpp-httplib) and the embedded page. docs/SERVE.md describes the JSON API.
+// connections with their time limits (main.cpp), the routes (cpp-httplib) and the embedded page.
+// docs/SERVE.md describes the JSON API and the limits.
 #pragma once
 
 #include <atomic>
@@ -37,6 +38,12 @@ struct Options {
   int keep_results = 16;  // finished jobs kept in memory; the oldest are dropped first
   int max_queue = 8;      // waiting jobs; more are answered 503
   std::string tmp_dir;    // parent of the private temp folder; empty: $TMPDIR or /tmp
+  // Connections (main.cpp). A slow or stalled client may hold one HTTP thread only this long.
+  int threads = 32;              // HTTP threads; each open connection holds one
+  double read_timeout_s = 15;    // longest silence while a request or an answer is in transit
+  double header_timeout_s = 10;  // request line and headers, from taking up the connection
+  double min_rate_kib_s = 64;    // bodies must average this (after read_timeout_s); 0: no floor
+  double keep_alive_s = 5;       // an idle connection waits this long for its next request
 };
 // Checks ranges and required options; throws std::invalid_argument naming the option.
 void validate_options(const Options& o);
@@ -70,6 +77,17 @@ class TempFile {
  private:
   std::string path_;
 };
+
+// ---- connections (main.cpp) ----
+
+// Why reading the request now being answered on this thread failed: 408 when a time limit cut it
+// off, 400 when its body ended early, 503 when the server is stopping; status 0 when it did not
+// fail (or outside a connection thread). The message names the limit and what to do.
+struct ReadFailure {
+  int status = 0;
+  std::string message;
+};
+ReadFailure current_read_failure();
 
 // ---- uploads (upload.cpp) ----
 
