@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include <type_traits>
 
 #include "io/atomic_file.h"
+#include "io/orientation.h"
 
 namespace unet::io {
 namespace {
@@ -98,6 +100,65 @@ void check_file(const std::string& path) {
   if (::access(path.c_str(), R_OK) != 0) {
     fail(path, std::string("cannot be read (") + std::strerror(errno) + "); check its permissions");
   }
+}
+
+bool is_single_file_name(const std::string& path) {
+  return ends_with(path, ".nii") || ends_with(path, ".nii.gz");
+}
+
+// Printable form of a 4-byte magic field for messages ("n+1", "\x00\x00\x00\x00").
+std::string magic_text(const unsigned char* m) {
+  std::string out;
+  for (int i = 0; i < 4 && m[i] != 0; ++i) {
+    char buf[8];
+    if (m[i] >= 32 && m[i] < 127) {
+      out += static_cast<char>(m[i]);
+    } else {
+      std::snprintf(buf, sizeof buf, "\\x%02x", m[i]);
+      out += buf;
+    }
+  }
+  return out.empty() ? std::string("(empty)") : out;
+}
+
+// A .nii/.nii.gz must start with a NIfTI-1 or NIfTI-2 header whose magic says "single file".
+// niftilib would read a 348-byte header with any other magic as ANALYZE 7.5 and silently drop the
+// orientation; checking the bytes ourselves first also keeps niftilib's own stderr complaints about
+// non-NIfTI files from ever being printed. gzread reads plain files as they are.
+void check_single_file_header(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) fail(path, std::string("cannot open (") + std::strerror(errno) + "); check the path");
+  unsigned char h[544] = {0};
+  const int got = gzread(f, h, sizeof h);
+  gzclose(f);
+  if (got < 348) {
+    fail(path, "is " + std::to_string(std::max(got, 0)) +
+                   " bytes (after decompression), too short for a NIfTI header; the file is "
+                   "truncated or not NIfTI");
+  }
+  int32_t le = 0;
+  std::memcpy(&le, h, 4);
+  const int32_t be = static_cast<int32_t>(__builtin_bswap32(static_cast<uint32_t>(le)));
+  const int32_t size = (le == 348 || le == 540) ? le : be;
+  if (size == 348) {
+    if (std::memcmp(h + 344, "n+1\0", 4) == 0) return;
+    if (std::memcmp(h + 344, "ni1\0", 4) == 0) {
+      fail(path,
+           "holds the header of a .hdr/.img pair (magic 'ni1'), not a single-file NIfTI; "
+           "rename it to .hdr and keep its .img beside it");
+    }
+    fail(path, "header magic is '" + magic_text(h + 344) +
+                   "' where a .nii file needs 'n+1' (NIfTI-1): it is an ANALYZE 7.5 header or "
+                   "a corrupt one, and would be read without its orientation; re-export it as "
+                   "NIfTI (an ANALYZE 7.5 volume is read only as a .hdr/.img pair)");
+  }
+  if (size == 540) {
+    if (got >= 8 && std::memcmp(h + 4, "n+2\0", 4) == 0) return;
+    fail(path, "header magic is '" + magic_text(h + 4) +
+                   "' where a NIfTI-2 .nii file needs 'n+2'; the file is corrupt, re-export it");
+  }
+  fail(path, "is not a NIfTI file (its first 4 bytes, sizeof_hdr, are " + std::to_string(le) +
+                 ", not 348 or 540); pass a .nii or .nii.gz volume");
 }
 
 // Everything about the header that can be wrong, checked before any data is read.
@@ -189,6 +250,7 @@ void copy_geometry(const nifti_image& nim, NiftiGeometry* g) {
 
 NiftiVolume read_nifti(const std::string& path, const NiftiReadOptions& options) {
   check_file(path);
+  if (is_single_file_name(path)) check_single_file_header(path);
   std::lock_guard<std::mutex> lock(nifti_mutex());
   nifti_set_debug_level(0);  // niftilib prints its own complaints to stderr otherwise
   NimPtr nim(nifti_image_read(path.c_str(), /*read_data=*/0));
@@ -196,6 +258,10 @@ NiftiVolume read_nifti(const std::string& path, const NiftiReadOptions& options)
     fail(path,
          "not a readable NIfTI-1/NIfTI-2 header (not NIfTI, corrupt or truncated); check "
          "the file");
+  }
+  const bool analyze = nim->nifti_type == NIFTI_FTYPE_ANALYZE;
+  if (analyze && is_single_file_name(path)) {  // only reachable if the file changed under us
+    fail(path, "was read as an ANALYZE 7.5 header; re-export it as NIfTI");
   }
   validate_header(path, *nim, options);
   if (nifti_image_load(nim.get()) != 0 || nim->data == nullptr) {
@@ -207,7 +273,18 @@ NiftiVolume read_nifti(const std::string& path, const NiftiReadOptions& options)
   NiftiVolume volume;
   volume.path = path;
   volume.source_datatype = nim->datatype;
+  if (analyze) {
+    volume.warning = path +
+                     ": ANALYZE 7.5 header, which stores no orientation: the voxels are taken "
+                     "in their stored order; convert to NIfTI if the masks come out mirrored";
+  }
   copy_geometry(*nim, &volume.geometry);
+  // A singular qform/sform cannot be oriented (orientation.h): refuse it here, once, for all readers.
+  try {
+    orientation_name(volume.geometry, path);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(e.what());
+  }
   const size_t n = static_cast<size_t>(nim->nx * nim->ny * nim->nz);
   volume.voxels.resize(n);
   // NIfTI: scl_slope == 0 means "no scaling"; a non-finite one is treated the same (as nibabel).
@@ -509,6 +586,83 @@ NiftiGeometry make_geometry(int64_t nx, int64_t ny, int64_t nz, double sx, doubl
   g.qform_code = NIFTI_XFORM_SCANNER_ANAT;
   g.sform_code = NIFTI_XFORM_SCANNER_ANAT;
   g.xyzt_units = NIFTI_UNITS_MM;
+  return g;
+}
+
+NiftiGeometry geometry_from_affine(int64_t nx, int64_t ny, int64_t nz, const double spacing[3],
+                                   const Affine& voxel_to_world, int xform_code, int xyzt_units) {
+  NiftiGeometry g;
+  g.nx = nx;
+  g.ny = ny;
+  g.nz = nz;
+  for (int i = 0; i < 3; ++i) g.spacing[i] = spacing[i];
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 4; ++c) g.sto_xyz[r][c] = g.qto_xyz[r][c] = voxel_to_world[r][c];
+  }
+  g.sform_code = xform_code;
+  g.xyzt_units = xyzt_units;
+  // The qform is a rotation R times diag(dx, dy, qfac * dz). Derive it from the affine's columns
+  // when they are orthogonal with lengths equal to the spacing; otherwise (shear) keep sform only.
+  double rot[3][3];
+  for (int c = 0; c < 3; ++c) {
+    for (int r = 0; r < 3; ++r) rot[r][c] = voxel_to_world[r][c] / spacing[c];
+  }
+  double worst = 0;
+  for (int a = 0; a < 3; ++a) {
+    for (int b = 0; b < 3; ++b) {
+      double dot = 0;
+      for (int r = 0; r < 3; ++r) dot += rot[r][a] * rot[r][b];
+      worst = std::max(worst, std::fabs(dot - (a == b ? 1.0 : 0.0)));
+    }
+  }
+  if (worst > 1e-4) return g;
+  const double det = rot[0][0] * (rot[1][1] * rot[2][2] - rot[1][2] * rot[2][1]) -
+                     rot[0][1] * (rot[1][0] * rot[2][2] - rot[1][2] * rot[2][0]) +
+                     rot[0][2] * (rot[1][0] * rot[2][1] - rot[1][1] * rot[2][0]);
+  g.qfac = det < 0 ? -1.0 : 1.0;
+  if (det < 0) {
+    for (int r = 0; r < 3; ++r) rot[r][2] = -rot[r][2];
+  }
+  // Rotation matrix -> unit quaternion (a, b, c, d) with a >= 0 (the NIfTI-1 convention), via the
+  // largest of the four diagonal combinations to stay accurate near 180-degree rotations.
+  double qa, qb, qc, qd;
+  const double trace = rot[0][0] + rot[1][1] + rot[2][2] + 1.0;
+  if (trace > 0.5) {
+    qa = 0.5 * std::sqrt(trace);
+    qb = 0.25 * (rot[2][1] - rot[1][2]) / qa;
+    qc = 0.25 * (rot[0][2] - rot[2][0]) / qa;
+    qd = 0.25 * (rot[1][0] - rot[0][1]) / qa;
+  } else {
+    const double xd = 1.0 + rot[0][0] - (rot[1][1] + rot[2][2]);
+    const double yd = 1.0 + rot[1][1] - (rot[0][0] + rot[2][2]);
+    const double zd = 1.0 + rot[2][2] - (rot[0][0] + rot[1][1]);
+    if (xd > 1.0) {
+      qb = 0.5 * std::sqrt(xd);
+      qc = 0.25 * (rot[0][1] + rot[1][0]) / qb;
+      qd = 0.25 * (rot[0][2] + rot[2][0]) / qb;
+      qa = 0.25 * (rot[2][1] - rot[1][2]) / qb;
+    } else if (yd > 1.0) {
+      qc = 0.5 * std::sqrt(yd);
+      qb = 0.25 * (rot[0][1] + rot[1][0]) / qc;
+      qd = 0.25 * (rot[1][2] + rot[2][1]) / qc;
+      qa = 0.25 * (rot[0][2] - rot[2][0]) / qc;
+    } else {
+      qd = 0.5 * std::sqrt(zd);
+      qb = 0.25 * (rot[0][2] + rot[2][0]) / qd;
+      qc = 0.25 * (rot[1][2] + rot[2][1]) / qd;
+      qa = 0.25 * (rot[1][0] - rot[0][1]) / qd;
+    }
+    if (qa < 0) {
+      qb = -qb;
+      qc = -qc;
+      qd = -qd;
+    }
+  }
+  g.quatern[0] = qb;
+  g.quatern[1] = qc;
+  g.quatern[2] = qd;
+  for (int r = 0; r < 3; ++r) g.quatern[3 + r] = voxel_to_world[r][3];
+  g.qform_code = xform_code;
   return g;
 }
 

@@ -35,6 +35,8 @@ struct NiftiVolume {
   std::vector<float> voxels;  // i fastest, then j, then k
   int source_datatype = 0;    // NIFTI_TYPE_* of the file
   std::string path;
+  std::string warning;  // non-empty when the file was read but a user should know something
+                        // (an ANALYZE 7.5 pair has no orientation); one line, callers print it
 };
 
 struct NiftiReadOptions {
@@ -62,6 +64,12 @@ Affine voxel_to_world(const NiftiGeometry& g);
 // and voxel_to_world placing every grid corner within 1e-3 mm. Otherwise false, with a one-line
 // reason in *why (when why is not null).
 bool same_grid(const NiftiGeometry& a, const NiftiGeometry& b, std::string* why);
+
+// A geometry whose sform is `voxel_to_world` (with xform_code), and whose qform is derived from it
+// when its 3x3 part is a rotation times diag(spacing) up to 1e-4 (qform_code = xform_code);
+// otherwise (shear, or column lengths that differ from the spacing) the qform is left unset.
+NiftiGeometry geometry_from_affine(int64_t nx, int64_t ny, int64_t nz, const double spacing[3],
+                                   const Affine& voxel_to_world, int xform_code, int xyzt_units);
 
 // A geometry as CT scanners export it (dcm2niix style): i runs to the patient's left, j to
 // posterior, k to superior, i.e. voxel_to_world = diag(-sx, -sy, sz) in RAS world coordinates,

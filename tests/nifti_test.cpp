@@ -486,7 +486,92 @@ TEST(NiftiReject, Folder) {
 TEST(NiftiReject, NotNifti) {
   TempDir dir;
   std::ofstream(dir.file("t.nii")) << std::string(600, 'x');
-  EXPECT_TRUE(contains(read_error(dir.file("t.nii")), "not a readable NIfTI-1/NIfTI-2 header"));
+  EXPECT_TRUE(contains(read_error(dir.file("t.nii")),
+                       "is not a NIfTI file (its first 4 bytes, sizeof_hdr, are 2021161080, not "
+                       "348 or 540)"));
+  std::ofstream(dir.file("short.nii.gz")) << std::string(100, 'x');
+  EXPECT_TRUE(contains(read_error(dir.file("short.nii.gz")),
+                       "is 100 bytes (after decompression), too short for a NIfTI header"));
+}
+
+// Rewrites bytes [offset, offset + 4) of a .nii or .nii.gz file (decompressing and recompressing
+// the latter), as a broken or foreign writer would have left them.
+void patch_header(const std::string& path, size_t offset, const char bytes[4]) {
+  const bool gz = path.size() > 3 && path.substr(path.size() - 3) == ".gz";
+  std::string content;
+  gzFile in = gzopen(path.c_str(), "rb");
+  ASSERT_NE(in, nullptr);
+  char buf[4096];
+  for (int n; (n = gzread(in, buf, sizeof buf)) > 0;) content.append(buf, static_cast<size_t>(n));
+  gzclose(in);
+  ASSERT_GT(content.size(), offset + 4);
+  std::memcpy(&content[offset], bytes, 4);
+  gzFile out = gzopen(path.c_str(), gz ? "wb" : "wbT");
+  ASSERT_NE(out, nullptr);
+  gzwrite(out, content.data(), static_cast<unsigned>(content.size()));
+  ASSERT_EQ(gzclose(out), Z_OK);
+}
+
+// niftilib reads a 348-byte header whose magic is not "n+1" as ANALYZE 7.5 and drops the
+// orientation without a word; a .nii/.nii.gz must be real NIfTI.
+TEST(NiftiReject, WrongMagicInASingleFile) {
+  TempDir dir;
+  for (const std::string name : {"m.nii", "m.nii.gz"}) {
+    const std::string path = dir.file(name);
+    write_nifti(path, make_geometry(4, 4, 4, 1, 1, 1), std::vector<float>(64, 1), NIFTI_TYPE_INT16);
+    ASSERT_NO_THROW(read_nifti(path));
+    patch_header(path, 344, "\0\0\0\0");
+    const std::string message = read_error(path);
+    EXPECT_TRUE(contains(message, path + ": header magic is '(empty)' where a .nii file needs "
+                                         "'n+1' (NIfTI-1)"));
+    EXPECT_TRUE(contains(message, "ANALYZE 7.5 volume is read only as a .hdr/.img pair"));
+    patch_header(path, 344, "ni1\0");
+    EXPECT_TRUE(contains(read_error(path), "holds the header of a .hdr/.img pair (magic 'ni1')"));
+    patch_header(path, 344, "n+\x01\0");
+    EXPECT_TRUE(contains(read_error(path), "header magic is 'n+\\x01'"));
+  }
+  const std::string path2 = dir.file("m2.nii");
+  write_nifti(path2, make_geometry(4, 4, 4, 1, 1, 1), std::vector<float>(64, 1), NIFTI_TYPE_INT16,
+              /*nifti2=*/true);
+  ASSERT_NO_THROW(read_nifti(path2));
+  patch_header(path2, 4, "n+1\0");
+  EXPECT_TRUE(contains(read_error(path2),
+                       "header magic is 'n+1' where a NIfTI-2 .nii file needs "
+                       "'n+2'"));
+}
+
+// ANALYZE 7.5 is still read as a .hdr/.img pair, with a warning: it stores no orientation.
+TEST(NiftiRead, AnalyzePairIsReadWithAWarning) {
+  TempDir dir;
+  const std::vector<float> values = testing::random_floats(5 * 4 * 3, 3, -500, 500);
+  std::vector<float> rounded(values.size());
+  for (size_t i = 0; i < values.size(); ++i) rounded[i] = std::nearbyint(values[i]);
+  write_nifti(dir.file("a.nii"), make_geometry(5, 4, 3, 0.5, 0.6, 2), rounded, NIFTI_TYPE_INT16);
+  const std::string bytes = read_bytes(dir.file("a.nii"));
+  // The pair: the 348-byte header with an ANALYZE (empty) magic, and the data from vox_offset on.
+  std::string header = bytes.substr(0, 348);
+  std::memset(&header[344], 0, 4);
+  const float vox_offset = 0;  // an ANALYZE .img holds only the data
+  std::memcpy(&header[108], &vox_offset, 4);
+  std::ofstream(dir.file("a.hdr"), std::ios::binary) << header;
+  std::ofstream(dir.file("a.img"), std::ios::binary) << bytes.substr(352);
+  ::testing::internal::CaptureStderr();
+  const NiftiVolume v = read_nifti(dir.file("a.hdr"));
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(v.voxels, rounded);
+  EXPECT_EQ(v.geometry.qform_code, 0);
+  EXPECT_EQ(v.geometry.sform_code, 0);
+  EXPECT_TRUE(contains(v.warning, dir.file("a.hdr") + ": ANALYZE 7.5 header, which stores no "
+                                                      "orientation"));
+  EXPECT_EQ(read_nifti(dir.file("a.nii")).warning, "") << "NIfTI files carry no warning";
+}
+
+TEST(NiftiReject, SingularSform) {
+  TempDir dir;
+  NiftiGeometry g = make_geometry(4, 4, 4, 1, 1, 1);
+  for (int r = 0; r < 3; ++r) g.sto_xyz[r][1] = g.sto_xyz[r][0];  // axes 0 and 1 point the same way
+  write_nifti(dir.file("s.nii"), g, std::vector<float>(64, 0), NIFTI_TYPE_UINT8);
+  EXPECT_TRUE(contains(read_error(dir.file("s.nii")), "the voxel-to-world matrix is singular"));
 }
 
 TEST(NiftiReject, TruncatedGzip) {
@@ -504,7 +589,7 @@ TEST(NiftiReject, TruncatedGzipHeader) {
   const std::string path = dir.file("cut.nii.gz");
   write_nifti(path, make_geometry(8, 8, 8, 1, 1, 1), std::vector<float>(512, 1), NIFTI_TYPE_UINT8);
   truncate_to(path, 40);
-  EXPECT_TRUE(contains(read_error(path), "not a readable NIfTI-1/NIfTI-2 header"));
+  EXPECT_TRUE(contains(read_error(path), "too short for a NIfTI header"));
 }
 
 TEST(NiftiReject, TruncatedUncompressed) {

@@ -148,79 +148,13 @@ void write_metrics(const std::string& out_dir, const std::vector<CaseMetrics>& r
 }
 
 io::NiftiGeometry geometry_from_manifest(const io::CacheVolume& v) {
-  io::NiftiGeometry g;
-  g.nx = v.nx;
-  g.ny = v.ny;
-  g.nz = v.nz;
-  for (int i = 0; i < 3; ++i) g.spacing[i] = v.spacing[i];
+  io::Affine a{};
   for (int r = 0; r < 4; ++r) {
-    for (int c = 0; c < 4; ++c) g.sto_xyz[r][c] = g.qto_xyz[r][c] = v.voxel_to_world[r][c];
+    for (int c = 0; c < 4; ++c) a[r][c] = v.voxel_to_world[r][c];
   }
-  g.sform_code = 1;  // NIFTI_XFORM_SCANNER_ANAT, as unet_synth and scanners write it
-  g.xyzt_units = 2;  // NIFTI_UNITS_MM
-  // The qform is a rotation R times diag(dx, dy, qfac * dz). Derive it from the affine's columns
-  // when they are orthogonal with lengths equal to the spacing; otherwise (shear) keep sform only.
-  double rot[3][3];
-  for (int c = 0; c < 3; ++c) {
-    for (int r = 0; r < 3; ++r) rot[r][c] = v.voxel_to_world[r][c] / v.spacing[c];
-  }
-  double worst = 0;
-  for (int a = 0; a < 3; ++a) {
-    for (int b = 0; b < 3; ++b) {
-      double dot = 0;
-      for (int r = 0; r < 3; ++r) dot += rot[r][a] * rot[r][b];
-      worst = std::max(worst, std::fabs(dot - (a == b ? 1.0 : 0.0)));
-    }
-  }
-  if (worst > 1e-4) return g;
-  const double det = rot[0][0] * (rot[1][1] * rot[2][2] - rot[1][2] * rot[2][1]) -
-                     rot[0][1] * (rot[1][0] * rot[2][2] - rot[1][2] * rot[2][0]) +
-                     rot[0][2] * (rot[1][0] * rot[2][1] - rot[1][1] * rot[2][0]);
-  g.qfac = det < 0 ? -1.0 : 1.0;
-  if (det < 0) {
-    for (int r = 0; r < 3; ++r) rot[r][2] = -rot[r][2];
-  }
-  // Rotation matrix -> unit quaternion (a, b, c, d) with a >= 0 (the NIfTI-1 convention), via the
-  // largest of the four diagonal combinations to stay accurate near 180-degree rotations.
-  double qa, qb, qc, qd;
-  const double trace = rot[0][0] + rot[1][1] + rot[2][2] + 1.0;
-  if (trace > 0.5) {
-    qa = 0.5 * std::sqrt(trace);
-    qb = 0.25 * (rot[2][1] - rot[1][2]) / qa;
-    qc = 0.25 * (rot[0][2] - rot[2][0]) / qa;
-    qd = 0.25 * (rot[1][0] - rot[0][1]) / qa;
-  } else {
-    const double xd = 1.0 + rot[0][0] - (rot[1][1] + rot[2][2]);
-    const double yd = 1.0 + rot[1][1] - (rot[0][0] + rot[2][2]);
-    const double zd = 1.0 + rot[2][2] - (rot[0][0] + rot[1][1]);
-    if (xd > 1.0) {
-      qb = 0.5 * std::sqrt(xd);
-      qc = 0.25 * (rot[0][1] + rot[1][0]) / qb;
-      qd = 0.25 * (rot[0][2] + rot[2][0]) / qb;
-      qa = 0.25 * (rot[2][1] - rot[1][2]) / qb;
-    } else if (yd > 1.0) {
-      qc = 0.5 * std::sqrt(yd);
-      qb = 0.25 * (rot[0][1] + rot[1][0]) / qc;
-      qd = 0.25 * (rot[1][2] + rot[2][1]) / qc;
-      qa = 0.25 * (rot[0][2] - rot[2][0]) / qc;
-    } else {
-      qd = 0.5 * std::sqrt(zd);
-      qb = 0.25 * (rot[0][2] + rot[2][0]) / qd;
-      qc = 0.25 * (rot[1][2] + rot[2][1]) / qd;
-      qa = 0.25 * (rot[1][0] - rot[0][1]) / qd;
-    }
-    if (qa < 0) {
-      qb = -qb;
-      qc = -qc;
-      qd = -qd;
-    }
-  }
-  g.quatern[0] = qb;
-  g.quatern[1] = qc;
-  g.quatern[2] = qd;
-  for (int r = 0; r < 3; ++r) g.quatern[3 + r] = v.voxel_to_world[r][3];
-  g.qform_code = 1;
-  return g;
+  // Code 1 (NIFTI_XFORM_SCANNER_ANAT) and mm, as unet_synth and scanners write them.
+  return io::geometry_from_affine(v.nx, v.ny, v.nz, v.spacing, a, /*xform_code=*/1,
+                                  /*xyzt_units=*/2);
 }
 
 std::string case_name(const std::string& path) {
@@ -232,6 +166,12 @@ std::string case_name(const std::string& path) {
     }
   }
   return name;
+}
+
+std::string overlay_name(const std::string& case_name, int64_t k) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "_z%03lld.png", static_cast<long long>(k));
+  return case_name + buf;
 }
 
 void make_dir(const std::string& dir) {

@@ -66,6 +66,10 @@ io::NiftiGeometry geometry_from_manifest(const io::CacheVolume& v);
 // "case01" from ".../case01.nii.gz" (strips .nii.gz / .nii).
 std::string case_name(const std::string& path);
 
+// Overlay file name "<case>_z027.png": the case and the canonical axial slice index, zero-padded to
+// three digits so a folder listing sorts by slice.
+std::string overlay_name(const std::string& case_name, int64_t k);
+
 // Creates dir (and parents) or throws naming it.
 void make_dir(const std::string& dir);
 
