@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+#include <utility>
 
 #include "io/nifti.h"
+#include "io/orientation.h"
 #include "io/pairing.h"
 #include "io/slice_cache.h"
 
@@ -40,18 +42,27 @@ SplitData slice_split(const std::string& split, const std::vector<CasePair>& pai
   std::vector<float> img(static_cast<size_t>(hw));
   std::vector<uint8_t> msk(static_cast<size_t>(hw));
   for (const CasePair& p : pairs) {
-    const NiftiVolume image = read_nifti(p.image);
-    const NiftiVolume mask = read_nifti(p.mask);
+    NiftiVolume stored_image = read_nifti(p.image);
+    NiftiVolume stored_mask = read_nifti(p.mask);
     std::string why;
-    if (!same_grid(image.geometry, mask.geometry, &why)) {
+    if (!same_grid(stored_image.geometry, stored_mask.geometry, &why)) {
       throw std::runtime_error(p.mask + ": mask is not on the grid of its image " + p.image + " (" +
                                why + "); fix or re-export the mask");
     }
+    if (log && !stored_image.warning.empty()) *log << "  warning: " << stored_image.warning << "\n";
+    // Slices are cut from the canonical voxel order (orientation.h); the mask follows the image's
+    // map, which is its own too since both share one grid.
+    CanonicalVolume canonical = to_canonical(std::move(stored_image));
+    const NiftiVolume& image = canonical.volume;
     const NiftiGeometry& g = image.geometry;
+    const std::vector<float> mask_voxels =
+        remap_voxels(stored_mask.voxels, stored_mask.geometry.nx, stored_mask.geometry.ny,
+                     stored_mask.geometry.nz, canonical.to_canonical);
     CacheVolume v;
     v.name = p.name;
     v.image_path = p.image;
     v.mask_path = p.mask;
+    v.stored_axes = canonical.stored_axes;
     v.nx = g.nx;
     v.ny = g.ny;
     v.nz = g.nz;
@@ -63,7 +74,7 @@ SplitData slice_split(const std::string& split, const std::vector<CasePair>& pai
     try {
       for (int64_t k = 0; k < g.nz; ++k) {
         const size_t ones =
-            prepare_mask_slice(mask.voxels.data(), g.nx, g.ny, g.nz, k, opt.slice, msk.data());
+            prepare_mask_slice(mask_voxels.data(), g.nx, g.ny, g.nz, k, opt.slice, msk.data());
         v.liver_slices += ones > 0;
         if (ones == 0 && !keep_empty) continue;
         prepare_image_slice(image.voxels.data(), g.nx, g.ny, g.nz, k, opt.slice, img.data());
@@ -79,7 +90,11 @@ SplitData slice_split(const std::string& split, const std::vector<CasePair>& pai
     if (log) {
       *log << "  " << split << " " << p.name << ": " << g.nx << "x" << g.ny << "x" << g.nz
            << fmt(" voxels of %.3gx%.3gx%.3g mm", g.spacing[0], g.spacing[1], g.spacing[2]) << ", "
-           << v.liver_slices << " slices with liver, " << v.slices.size() << " kept\n";
+           << v.liver_slices << " slices with liver, " << v.slices.size() << " kept"
+           << (canonical.to_canonical.identity()
+                   ? std::string()
+                   : ", reoriented " + v.stored_axes + " -> " + kCanonicalAxes)
+           << "\n";
       if (v.liver_slices == 0) *log << "  warning: " << p.mask << " has no liver voxels\n";
     }
     d.manifest.volumes.push_back(std::move(v));

@@ -1,7 +1,8 @@
 // The data preparation pipeline behind unet_prepare (the original data.py, done carefully):
 // raw/{train,test}/ NIfTI image+mask pairs -> cache/{train,test}/ slice caches (slice_cache.h).
 //
-//  1. pair files by name (pairing.h), read each pair, check image and mask share a grid;
+//  1. pair files by name (pairing.h), read each pair, check image and mask share a grid, and
+//     reorient both to the canonical voxel order (orientation.h; the manifest records the stored one);
 //  2. axial slices, HU window, resample to the target size (slicing.h);
 //  3. train keeps slices whose resampled mask has liver (all with keep_empty_train), test keeps
 //  all;

@@ -2,7 +2,11 @@
 // against the manifest so a stale or mixed-up cache fails loudly instead of training on garbage.
 #include "io/slice_cache.h"
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,6 +15,7 @@
 
 #include "io/atomic_file.h"
 #include "io/npy.h"
+#include "io/orientation.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -22,6 +27,13 @@ const char* kRerun = "rerun unet_prepare to rebuild the cache";
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
   throw std::runtime_error(where + ": " + what + "; " + kRerun);
+}
+
+uint32_t parse_crc(const std::string& text, const std::string& where) {
+  if (text.size() != 8 || text.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    fail(where, "checksum '" + text + "' is not 8 lowercase hex digits");
+  }
+  return static_cast<uint32_t>(std::stoul(text, nullptr, 16));
 }
 
 const json& field(const json& j, const char* key, const std::string& where) {
@@ -37,6 +49,32 @@ T get(const json& j, const char* key, const std::string& where) {
   } catch (const json::exception&) {
     fail(where, std::string("manifest field '") + key + "' has the wrong type (" + v.dump() + ")");
   }
+}
+
+// zlib's CRC-32 in chunks (its length argument is 32-bit).
+uint32_t crc32_of(const void* data, size_t bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const auto* p = static_cast<const Bytef*>(data);
+  for (size_t off = 0; off < bytes;) {
+    const uInt len = static_cast<uInt>(std::min<size_t>(bytes - off, 1u << 30));
+    crc = crc32(crc, p + off, len);
+    off += len;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+std::string crc_text(uint32_t crc) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", crc);
+  return buf;
+}
+
+// The manifest's own checksum covers its canonical dump without the "integrity" member (nlohmann's
+// objects are key-sorted and its numbers round-trip, so parse + dump reproduces the text hashed).
+std::string manifest_crc(json j) {
+  j.erase("integrity");
+  const std::string text = j.dump(1);
+  return crc_text(crc32_of(text.data(), text.size()));
 }
 
 json matrix_json(const double m[4][4]) {
@@ -81,12 +119,18 @@ std::string manifest_to_json(const SliceCacheManifest& m) {
                     {"nz", v.nz},
                     {"spacing", {v.spacing[0], v.spacing[1], v.spacing[2]}},
                     {"voxel_to_world", matrix_json(v.voxel_to_world)},
+                    {"stored_axes", v.stored_axes},
                     {"first", v.first},
                     {"liver_slices", v.liver_slices},
                     {"slices", v.slices}});
   }
   j["volumes"] = vols;
   j["volume_of_slice"] = m.volume_of_slice;
+  j["orientation"] = std::string(kCanonicalAxes) + ": slices are cut in this voxel order";
+  j["checksums"] = {{"images.npy", crc_text(m.images_crc32)},
+                    {"masks.npy", crc_text(m.masks_crc32)},
+                    {"algorithm", "crc32 of the array data bytes"}};
+  j["integrity"] = {{"manifest_crc32", manifest_crc(j)}};
   return j.dump(1);
 }
 
@@ -102,10 +146,24 @@ SliceCacheManifest manifest_from_json(const std::string& text, const std::string
   }
   SliceCacheManifest m;
   m.version = get<int>(j, "version", where);
+  if (m.version == 1) {
+    fail(where,
+         "was prepared by an older unet_prepare (cache version 1: slices cut in the stored voxel "
+         "order, no checksums)");
+  }
   if (m.version != kSliceCacheVersion) {
     fail(where, "manifest version " + std::to_string(m.version) + " is not supported (expected " +
                     std::to_string(kSliceCacheVersion) + ")");
   }
+  const std::string stored_crc =
+      get<std::string>(field(j, "integrity", where), "manifest_crc32", where);
+  if (stored_crc != manifest_crc(j)) {
+    fail(where, "manifest was changed after unet_prepare wrote it (its checksum " + stored_crc +
+                    " does not match the content's " + manifest_crc(j) + ")");
+  }
+  const json& sums = field(j, "checksums", where);
+  m.images_crc32 = parse_crc(get<std::string>(sums, "images.npy", where), where);
+  m.masks_crc32 = parse_crc(get<std::string>(sums, "masks.npy", where), where);
   m.split = get<std::string>(j, "split", where);
   m.options.height = get<int>(j, "height", where);
   m.options.width = get<int>(j, "width", where);
@@ -144,6 +202,12 @@ SliceCacheManifest manifest_from_json(const std::string& text, const std::string
     for (int r = 0; r < 4; ++r) {
       if (a[r].size() != 4) fail(where, "volume '" + v.name + "' voxel_to_world is not 4x4");
       for (int c = 0; c < 4; ++c) v.voxel_to_world[r][c] = a[r][c];
+    }
+    v.stored_axes = get<std::string>(jv, "stored_axes", where);
+    try {
+      map_to_canonical(v.stored_axes);
+    } catch (const std::invalid_argument& e) {
+      fail(where, "volume '" + v.name + "': " + e.what());
     }
     v.first = get<int64_t>(jv, "first", where);
     v.liver_slices = get<int64_t>(jv, "liver_slices", where);
@@ -191,7 +255,10 @@ void write_slice_cache(const std::string& dir, const SliceCacheManifest& manifes
   const std::vector<int64_t> shape = {s, h, w, 1};
   write_npy((fs::path(dir) / "images.npy").string(), images.data(), shape);
   write_npy((fs::path(dir) / "masks.npy").string(), masks.data(), shape);
-  const std::string text = manifest_to_json(manifest) + "\n";
+  SliceCacheManifest stamped = manifest;
+  stamped.images_crc32 = crc32_of(images.data(), images.size() * sizeof(float));
+  stamped.masks_crc32 = crc32_of(masks.data(), masks.size());
+  const std::string text = manifest_to_json(stamped) + "\n";
   // The manifest goes last: a folder with a manifest has complete arrays beside it.
   write_file_atomic((fs::path(dir) / "manifest.json").string(), text.data(), text.size());
 }
@@ -231,6 +298,11 @@ SliceCache read_slice_cache(const std::string& dir) {
       fail(ipath, "non-finite value at element " + std::to_string(i));
     }
   }
+  if (crc32_of(im.f32.data(), im.f32.size() * sizeof(float)) != c.manifest.images_crc32) {
+    fail(ipath,
+         "contents changed after unet_prepare wrote them (CRC-32 differs from the "
+         "manifest's)");
+  }
   NpyArray mk = read_npy(mpath);
   if (mk.dtype != NpyDtype::kUint8) fail(mpath, "masks must be uint8 ('|u1')");
   if (mk.shape != want) {
@@ -247,6 +319,12 @@ SliceCache read_slice_cache(const std::string& dir) {
                       (has1 && has255 ? " mixed with the other convention" : "") + " at element " +
                       std::to_string(i));
     }
+  }
+  // After the value checks, so a specific complaint wins over "changed".
+  if (crc32_of(mk.u8.data(), mk.u8.size()) != c.manifest.masks_crc32) {
+    fail(mpath,
+         "contents changed after unet_prepare wrote them (CRC-32 differs from the "
+         "manifest's)");
   }
   if (has255) {
     for (auto& v : mk.u8) v = v ? 1 : 0;

@@ -18,22 +18,31 @@
 
 namespace unet::io {
 
-constexpr int kSliceCacheVersion = 1;
+// Version 2: slices cut in the canonical voxel order (orientation.h) with each volume's stored
+// order recorded, and CRC-32 checksums of the manifest and both arrays. Version 1 caches (no
+// reorientation, no checksums) are refused with a request to rerun unet_prepare.
+constexpr int kSliceCacheVersion = 2;
 
 struct CacheVolume {
   std::string name;        // case name (from pairing)
   std::string image_path;  // source files as given to unet_prepare
   std::string mask_path;
-  int64_t nx = 0, ny = 0, nz = 0;  // original grid, needed to write predictions back
-  double spacing[3] = {1, 1, 1};   // mm
+  // The volume's full-resolution grid in canonical order (what was sliced): dimensions, spacing and
+  // voxel-to-world. Predictions are mapped back to it and then to the stored order.
+  int64_t nx = 0, ny = 0, nz = 0;
+  double spacing[3] = {1, 1, 1};  // mm
   double voxel_to_world[4][4] = {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}};
-  std::vector<int64_t> slices;  // axial index k of each cached slice, ascending
-  int64_t first = 0;            // index in images.npy of this volume's first slice
-  int64_t liver_slices = 0;     // how many of the volume's nz slices contain liver
+  std::string stored_axes = "LPS";  // the source file's axis codes ("none": no orientation)
+  std::vector<int64_t> slices;      // axial index k of each cached slice, ascending
+  int64_t first = 0;                // index in images.npy of this volume's first slice
+  int64_t liver_slices = 0;         // how many of the volume's nz slices contain liver
 };
 
 struct SliceCacheManifest {
   int version = kSliceCacheVersion;
+  // CRC-32 (zlib) of the arrays' data bytes as stored in images.npy / masks.npy. Set by
+  // write_slice_cache, checked by read_slice_cache.
+  uint32_t images_crc32 = 0, masks_crc32 = 0;
   std::string split;  // "train" or "test"
   SliceOptions options;
   bool keep_empty = false;  // kept slices without liver (always true for test)
@@ -56,8 +65,10 @@ struct SliceCache {
 void index_volumes(SliceCacheManifest& manifest);
 
 std::string manifest_to_json(const SliceCacheManifest& manifest);
-// Parses and checks a manifest (every field present with the right type, consistent counts,
-// slice indices inside [0, nz)). `where` names the file in messages.
+// The JSON carries its own CRC-32 (of the manifest without the "integrity" member), so any edit
+// after preparation is detected. Parses and checks a manifest (checksum, every field present with
+// the right type, consistent counts, slice indices inside [0, nz), valid axis codes). `where`
+// names the file in messages.
 SliceCacheManifest manifest_from_json(const std::string& text, const std::string& where);
 
 // Writes the three files into `dir` (created if missing; each file atomically). images and masks
@@ -66,7 +77,7 @@ void write_slice_cache(const std::string& dir, const SliceCacheManifest& manifes
                        const std::vector<float>& images, const std::vector<uint8_t>& masks);
 
 // Reads and validates a cache folder: manifest, dtypes, shapes [S, H, W, 1] against the manifest,
-// mask values in {0, 1} or {0, 255} (returned as 0/1), finite images. Throws std::runtime_error
+// the arrays' checksums, mask values in {0, 1} or {0, 255} (returned as 0/1), finite images. Throws std::runtime_error
 // "<dir>/<file>: <what>; <what to do>" (usually: rerun unet_prepare).
 SliceCache read_slice_cache(const std::string& dir);
 // Only the manifest (for apps that need the stats or the geometry, not the pixels).

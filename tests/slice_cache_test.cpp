@@ -1,10 +1,13 @@
-// Slice cache: write/read round trip (manifest fields and pixels), 0/255 masks, and every
-// validation error of the reader with its message.
+// Slice cache: write/read round trip (manifest fields and pixels), 0/255 masks, every validation
+// error of the reader with its message, and the checksums that catch a cache edited after
+// preparation.
 #include "io/slice_cache.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -18,6 +21,25 @@ namespace fs = std::filesystem;
 using namespace unet::io;
 
 namespace {
+
+std::string crc_hex(const void* data, size_t bytes) {
+  char buf[16];
+  std::snprintf(
+      buf, sizeof buf, "%08lx",
+      crc32(crc32(0L, Z_NULL, 0), static_cast<const Bytef*>(data), static_cast<uInt>(bytes)));
+  return buf;
+}
+
+// What a tool that knows the format would do after an edit: recompute the manifest's own
+// checksum (CRC-32 of its key-sorted dump(1) without "integrity"). Lets the tests below reach the
+// reader's field checks behind the checksum; the format is written out here independently of
+// slice_cache.cpp, so the test also pins it.
+void restamp(nlohmann::json& j) {
+  nlohmann::json c = j;
+  c.erase("integrity");
+  const std::string text = c.dump(1);
+  j["integrity"]["manifest_crc32"] = crc_hex(text.data(), text.size());
+}
 
 class SliceCacheTest : public ::testing::Test {
  protected:
@@ -44,6 +66,7 @@ class SliceCacheTest : public ::testing::Test {
     b.name = "case02";
     b.nz = 3;
     b.slices = {0};
+    b.stored_axes = "SRP";  // recorded as given, read back the same
     m_.volumes = {a, b};
     index_volumes(m_);
     images_ = unet::testing::random_floats(4 * 15, 7);
@@ -61,12 +84,21 @@ class SliceCacheTest : public ::testing::Test {
   void expect_reject(const std::string& part) {
     unet::testing::expect_runtime_error([&] { read_slice_cache(dir_); }, part);
   }
-  // Edits the manifest JSON in place.
+  // Edits the manifest JSON in place and restamps its checksum.
   template <class F>
   void edit_manifest(F f) {
     auto j = nlohmann::json::parse(read_text(file("manifest.json")));
     f(j);
+    restamp(j);
     write_text(file("manifest.json"), j.dump());
+  }
+  // Writes an array file and records its checksum in the manifest, as unet_prepare would have.
+  template <class T>
+  void write_array(const char* name, const std::vector<T>& data,
+                   const std::vector<int64_t>& shape) {
+    write_npy(file(name), data.data(), shape);
+    edit_manifest(
+        [&](auto& j) { j["checksums"][name] = crc_hex(data.data(), data.size() * sizeof(T)); });
   }
   const unet::testing::TempDir tmp_{"slice_cache_test"};
   const std::string dir_ = tmp_.path().string();
@@ -99,6 +131,8 @@ TEST_F(SliceCacheTest, RoundTrip) {
   EXPECT_EQ(r.volumes[0].spacing[2], 2.5);
   EXPECT_EQ(r.volumes[0].voxel_to_world[0][3], -12.5);
   EXPECT_EQ(r.volumes[1].nz, 3);
+  EXPECT_EQ(r.volumes[0].stored_axes, "LPS");
+  EXPECT_EQ(r.volumes[1].stored_axes, "SRP");
   EXPECT_EQ(read_npy_header(file("images.npy")).shape, (std::vector<int64_t>{4, 5, 3, 1}));
   EXPECT_EQ(read_slice_cache_manifest(dir_).volumes[1].name, "case02");
 }
@@ -107,7 +141,7 @@ TEST_F(SliceCacheTest, Masks0255ReadAs01) {
   write_slice_cache(dir_, m_, images_, masks_);
   std::vector<uint8_t> m255 = masks_;
   for (auto& v : m255) v *= 255;
-  write_npy(file("masks.npy"), m255.data(), {4, 5, 3, 1});
+  write_array("masks.npy", m255, {4, 5, 3, 1});
   EXPECT_EQ(read_slice_cache(dir_).masks, masks_);
 }
 
@@ -158,28 +192,82 @@ TEST_F(SliceCacheTest, RejectsBadManifests) {
 
 TEST_F(SliceCacheTest, RejectsArraysThatDoNotMatch) {
   write_slice_cache(dir_, m_, images_, masks_);
-  write_npy(file("images.npy"), images_.data(), {4, 3, 5, 1});
+  write_array("images.npy", images_, {4, 3, 5, 1});
   expect_reject("images.npy: shape [4, 3, 5, 1] does not match the manifest's [4, 5, 3, 1]");
-  write_npy(file("images.npy"), masks_.data(), {4, 5, 3, 1});
+  write_array("images.npy", masks_, {4, 5, 3, 1});
   expect_reject("images.npy: images must be float32");
   auto bad = images_;
   bad[17] = std::nanf("");
-  write_npy(file("images.npy"), bad.data(), {4, 5, 3, 1});
+  write_array("images.npy", bad, {4, 5, 3, 1});
   expect_reject("images.npy: non-finite value at element 17");
-  write_npy(file("images.npy"), images_.data(), {4, 5, 3, 1});
-  write_npy(file("masks.npy"), images_.data(), {4, 5, 3, 1});
+  write_array("images.npy", images_, {4, 5, 3, 1});
+  write_array("masks.npy", images_, {4, 5, 3, 1});
   expect_reject("masks.npy: masks must be uint8");
-  write_npy(file("masks.npy"), masks_.data(), {3, 5, 3, 1});
+  write_array("masks.npy", masks_, {3, 5, 3, 1});
   expect_reject("masks.npy: shape [3, 5, 3, 1] does not match");
   auto m = masks_;
   m[5] = 7;
-  write_npy(file("masks.npy"), m.data(), {4, 5, 3, 1});
+  write_array("masks.npy", m, {4, 5, 3, 1});
   expect_reject("mask values must be 0/1 or 0/255, found 7 at element 5");
   m = masks_;
   m[0] = 1;
   m[1] = 255;
-  write_npy(file("masks.npy"), m.data(), {4, 5, 3, 1});
+  write_array("masks.npy", m, {4, 5, 3, 1});
   expect_reject("found 255 mixed with the other convention at element 1");
+}
+
+// The issue this guards: a cache edited after unet_prepare (a slice file changed or truncated, the
+// manifest hand-edited) must not be trained on.
+TEST_F(SliceCacheTest, EditsAfterPreparationAreDetected) {
+  write_slice_cache(dir_, m_, images_, masks_);
+  const std::string good_manifest = read_text(file("manifest.json"));
+  EXPECT_NO_THROW(read_slice_cache(dir_));
+
+  // The manifest edited by hand: a changed normalisation, an extra space inside a value's text
+  // does not count (JSON whitespace), a changed slice list does.
+  auto j = nlohmann::json::parse(good_manifest);
+  j["normalization"]["mean"] = 0.3;
+  write_text(file("manifest.json"), j.dump(2));
+  expect_reject("manifest.json: manifest was changed after unet_prepare wrote it");
+  write_text(file("manifest.json"), nlohmann::json::parse(good_manifest).dump(4));
+  EXPECT_NO_THROW(read_slice_cache(dir_)) << "reformatting is not an edit";
+  j = nlohmann::json::parse(good_manifest);
+  j["volumes"][0]["slices"] = {1, 2, 6};
+  write_text(file("manifest.json"), j.dump());
+  expect_reject("manifest was changed after unet_prepare wrote it");
+  write_text(file("manifest.json"), good_manifest);
+
+  // One image value changed, same shape and still finite.
+  auto img = images_;
+  img[23] += 1.0f;
+  write_npy(file("images.npy"), img.data(), {4, 5, 3, 1});
+  expect_reject("images.npy: contents changed after unet_prepare wrote them");
+  write_npy(file("images.npy"), images_.data(), {4, 5, 3, 1});
+  // One mask pixel flipped (still a valid 0/1 mask).
+  auto msk = masks_;
+  msk[11] ^= 1;
+  write_npy(file("masks.npy"), msk.data(), {4, 5, 3, 1});
+  expect_reject("masks.npy: contents changed after unet_prepare wrote them");
+  write_npy(file("masks.npy"), masks_.data(), {4, 5, 3, 1});
+  // Truncated slice file.
+  const auto size = fs::file_size(file("images.npy"));
+  fs::resize_file(file("images.npy"), size - 8);
+  unet::testing::expect_runtime_error([&] { read_slice_cache(dir_); }, "images.npy");
+  write_npy(file("images.npy"), images_.data(), {4, 5, 3, 1});
+  EXPECT_NO_THROW(read_slice_cache(dir_));
+}
+
+TEST_F(SliceCacheTest, OldAndBadOrientationManifestsAreRefused) {
+  write_slice_cache(dir_, m_, images_, masks_);
+  EXPECT_EQ(read_slice_cache_manifest(dir_).volumes[0].stored_axes, "LPS");
+  edit_manifest([](auto& j) { j["version"] = 1; });
+  expect_reject("was prepared by an older unet_prepare (cache version 1");
+  write_slice_cache(dir_, m_, images_, masks_);
+  edit_manifest([](auto& j) { j["volumes"][1]["stored_axes"] = "LPX"; });
+  expect_reject("volume 'case02': orientation 'LPX' is not three axis codes");
+  write_slice_cache(dir_, m_, images_, masks_);
+  edit_manifest([](auto& j) { j["checksums"]["images.npy"] = "xyz"; });
+  expect_reject("checksum 'xyz' is not 8 lowercase hex digits");
 }
 
 TEST_F(SliceCacheTest, WriteRejectsSizeMismatch) {

@@ -14,6 +14,8 @@
 #include <sstream>
 
 #include "io/nifti.h"
+#include "io/orientation.h"
+#include "io/png.h"
 #include "io/prepare.h"
 #include "io/slice_cache.h"
 #include "phantom/phantom.h"
@@ -148,9 +150,14 @@ TEST_F(UnetPredict, CacheMode) {
   ASSERT_EQ(r.code, 0) << r.err;
   if (std::getenv("UNET_KEEP_TEST_FILES")) std::cout << r.out;
   const io::SliceCache cache = io::read_slice_cache((root() / "cache/test").string());
-  // --png defaults to all in cache mode: one overlay per cached slice, named by cache index.
-  EXPECT_EQ(count_files(out / "preds", "_pred.png"), cache.num_slices());
-  EXPECT_TRUE(fs::exists(out / "preds" / "0_pred.png"));
+  // --png defaults to all in cache mode: one overlay per cached slice, named by case and axial
+  // slice, at the CT's own in-plane resolution (16x16, not the cache's 8x8).
+  EXPECT_EQ(count_files(out / "preds", ".png"), cache.num_slices());
+  ASSERT_TRUE(fs::exists(out / "preds" / "case02_z005.png"));
+  const io::PngImage overlay = io::read_png((out / "preds" / "case02_z005.png").string());
+  EXPECT_EQ(overlay.h, kSize);
+  EXPECT_EQ(overlay.w, kSize);
+  EXPECT_EQ(overlay.channels, 3);
   const io::NiftiVolume mask = io::read_nifti((out / "masks/case02_pred.nii.gz").string());
   const io::NiftiVolume image = io::read_nifti(test_image());
   std::string why;
@@ -185,7 +192,8 @@ TEST_F(UnetPredict, VolumeModeWithReference) {
   const io::NiftiVolume prob = io::read_nifti((out / "case02_orig_prob.nii.gz").string());
   ASSERT_EQ(prob.voxels.size(), image.voxels.size());
   for (float p : prob.voxels) ASSERT_TRUE(p >= 0.0f && p <= 1.0f) << p;
-  EXPECT_EQ(count_files(out / "preds", "_pred.png"), 3);  // --max-png caps --png all
+  EXPECT_EQ(count_files(out / "preds", ".png"), 3);  // --max-png caps --png all
+  EXPECT_TRUE(fs::exists(out / "preds" / "case02_orig_z000.png"));
   expect_metrics_files(out, 1);
   EXPECT_NE(r.out.find(" mL"), std::string::npos) << r.out;
 }
@@ -295,7 +303,7 @@ TEST_F(UnetPredict, SaturatedModelGivesKnownMetrics) {
   EXPECT_NEAR(m.at("dice").get<double>(), 2 * truth / (n + truth), 1e-12);
   EXPECT_NEAR(m.at("pred_ml").get<double>(), grid_ml, 1e-9 * grid_ml);
   // --png liver: every slice has predicted liver.
-  EXPECT_EQ(count_files(out2 / "preds", "_pred.png"), cache.num_slices());
+  EXPECT_EQ(count_files(out2 / "preds", ".png"), cache.num_slices());
   const io::NiftiVolume cmask = io::read_nifti((out2 / "masks/case02_pred.nii.gz").string());
   for (float v : cmask.voxels) ASSERT_EQ(v, 1.0f);
 }
@@ -347,14 +355,85 @@ TEST_F(UnetPredict, Rejections) {
   std::ofstream(garbage, std::ios::binary) << "not a nifti file";
   expect_reject(good + " --volume '" + garbage.string() + "'" + o, "garbage.nii.gz", out);
 
-  // 18x18 slices cannot be strided down to the checkpoint's 8x8.
-  const fs::path odd = root() / "odd.nii.gz";
-  io::write_nifti(odd.string(), io::make_geometry(18, 18, 2, 0.7, 0.7, 2.0),
-                  std::vector<float>(18 * 18 * 2, 40.0f), kInt16);
-  expect_reject(good + " --volume '" + odd.string() + "'" + o, "--resample bilinear", out);
+  // A .nii whose header magic is not NIfTI's (niftilib would read it as ANALYZE, unoriented).
+  const fs::path analyze = root() / "analyze.nii";
+  {
+    io::write_nifti(analyze.string(), io::make_geometry(kSize, kSize, 2, 0.7, 0.7, 2.0),
+                    std::vector<float>(kSize * kSize * 2, 40.0f), kInt16);
+    std::fstream f(analyze, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(344);
+    f.write("\0\0\0\0", 4);
+  }
+  expect_reject(good + " --volume '" + analyze.string() + "'" + o,
+                "analyze.nii: header magic is '(empty)' where a .nii file needs 'n+1'", out);
 
   expect_reject(good + " --cache '" + (root() / "missing_cache").string() + "'" + o,
                 "missing_cache", out);
+}
+
+// The 41x33-style case: a size the stride checkpoint cannot divide is resampled
+// bilinearly to its grid and back, with a note, instead of being refused.
+TEST_F(UnetPredict, VolumeModeAcceptsAnyInPlaneSize) {
+  const fs::path odd = root() / "odd.nii.gz";
+  io::write_nifti(odd.string(), io::make_geometry(19, 13, 2, 0.7, 0.7, 2.0),
+                  std::vector<float>(19 * 13 * 2, 40.0f), kInt16);
+  const fs::path out = root() / "out_odd";
+  const AppResult r = run("--checkpoint '" + ckpt() + "' --volume '" + odd.string() + "' --out '" +
+                          out.string() + "' --png all");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("slices of 13x19 are not an integer multiple of the checkpoint's 8x8"),
+            std::string::npos)
+      << r.out;
+  const io::NiftiVolume mask = io::read_nifti((out / "odd_mask.nii.gz").string());
+  EXPECT_EQ(mask.voxels.size(), 19u * 13u * 2u);
+  const io::PngImage overlay = io::read_png((out / "preds" / "odd_z001.png").string());
+  EXPECT_EQ(overlay.h, 13);
+  EXPECT_EQ(overlay.w, 19);
+}
+
+// The orientation finding at the app level: the test CT stored with its first axis flipped,
+// with x and y swapped, and with the axial axis first (each with the affine that keeps the world
+// geometry) gives the same mask as stored, written back in each file's own voxel order and grid.
+TEST_F(UnetPredict, VolumeModeGivesTheSameMaskInAnyVoxelOrder) {
+  const io::NiftiVolume image = io::read_nifti(test_image());
+  const io::NiftiGeometry& g = image.geometry;
+  const fs::path base_out = root() / "out_orient_base";
+  ASSERT_EQ(run("--checkpoint '" + ckpt() + "' --volume '" + test_image() + "' --out '" +
+                base_out.string() + "' --png none --save-probabilities")
+                .code,
+            0);
+  const io::NiftiVolume base = io::read_nifti((base_out / "case02_orig_mask.nii.gz").string());
+  const io::NiftiVolume base_prob = io::read_nifti((base_out / "case02_orig_prob.nii.gz").string());
+  ASSERT_EQ(io::orientation_name(g, "test"), "LPS");
+  // The tiny random model's mask may be empty; its probabilities vary, so they are compared too.
+  const auto [lo, hi] = std::minmax_element(base_prob.voxels.begin(), base_prob.voxels.end());
+  ASSERT_GT(*hi - *lo, 1e-4f) << "the comparison needs probabilities that vary";
+
+  io::AxisMap flip_first, swap_xy, axial_first;
+  flip_first.flip = {true, false, false};
+  swap_xy.source = {1, 0, 2};
+  axial_first.source = {2, 0, 1};
+  axial_first.flip = {false, true, false};
+  for (const io::AxisMap& m : {flip_first, swap_xy, axial_first}) {
+    const io::NiftiGeometry sg = io::remap_geometry(g, m);
+    const std::string stored =
+        (root() / ("stored_" + io::orientation_name(sg, "t") + ".nii.gz")).string();
+    io::write_nifti(stored, sg, io::remap_voxels(image.voxels, g.nx, g.ny, g.nz, m), kInt16);
+    SCOPED_TRACE(stored);
+    const fs::path out = root() / ("out_" + io::orientation_name(sg, "t"));
+    const AppResult r = run("--checkpoint '" + ckpt() + "' --volume '" + stored + "' --out '" +
+                            out.string() + "' --png none --save-probabilities");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("segmented in LPS order"), std::string::npos) << r.out;
+    const io::NiftiVolume mask =
+        io::read_nifti((out / (fs::path(stored).stem().stem().string() + "_mask.nii.gz")).string());
+    std::string why;
+    EXPECT_TRUE(io::same_grid(mask.geometry, sg, &why)) << why;
+    EXPECT_EQ(mask.voxels, io::remap_voxels(base.voxels, g.nx, g.ny, g.nz, m));
+    const io::NiftiVolume prob =
+        io::read_nifti((out / (fs::path(stored).stem().stem().string() + "_prob.nii.gz")).string());
+    EXPECT_EQ(prob.voxels, io::remap_voxels(base_prob.voxels, g.nx, g.ny, g.nz, m));
+  }
 }
 
 }  // namespace

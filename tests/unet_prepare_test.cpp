@@ -7,8 +7,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "io/nifti.h"
+#include "io/orientation.h"
 #include "io/prepare.h"
 #include "io/slice_cache.h"
 #include "tests/testing/app_run.h"
@@ -150,6 +152,70 @@ TEST_F(PrepareTest, EndToEndSliceBySlice) {
   int entries = 0;
   for (const auto& e : fs::directory_iterator(root_)) entries += 1 + 0 * e.is_directory();
   EXPECT_EQ(entries, 2);  // raw, cache
+}
+
+// The same raw set stored in other voxel orders (each file rewritten with another permutation
+// and flips, affine adjusted so the world geometry is unchanged) prepares to bitwise the same
+// slices and statistics; the manifest records each stored order.
+TEST_F(PrepareTest, AnyStoredVoxelOrderGivesTheSameCache) {
+  write_standard_set();
+  prepare_dataset(options(), nullptr);
+  const SliceCache train = read_slice_cache((out_ / "train").string());
+  const SliceCache test = read_slice_cache((out_ / "test").string());
+
+  std::vector<AxisMap> maps(3);
+  maps[0].flip = {true, true, false};  // RAS
+  maps[1].source = {2, 0, 1};          // axial axis first
+  maps[2].source = {1, 0, 2};          // x and y swapped, k reversed
+  maps[2].flip = {false, false, true};
+  int n = 0;
+  std::vector<std::string> expected_axes;
+  for (const char* split : {"train", "test"}) {
+    // Sorted, so each image and its mask (adjacent names) get the same map.
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(raw_ / split)) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (size_t f = 0; f < files.size(); f += 2, ++n) {
+      const AxisMap& m = maps[n % 3];
+      for (size_t pair = f; pair < f + 2; ++pair) {
+        const NiftiVolume v = read_nifti(files[pair].string());
+        const NiftiGeometry g = remap_geometry(v.geometry, m);
+        write_nifti(files[pair].string(), g,
+                    remap_voxels(v.voxels, v.geometry.nx, v.geometry.ny, v.geometry.nz, m),
+                    v.source_datatype);
+        if (pair == f) expected_axes.push_back(orientation_name(g, "t"));
+      }
+    }
+  }
+  PrepareOptions o = options();
+  o.out_dir = (root_ / "cache_reoriented").string();
+  std::ostringstream log;
+  prepare_dataset(o, &log);
+  EXPECT_NE(log.str().find("reoriented RAS -> LPS"), std::string::npos) << log.str();
+  const SliceCache train2 = read_slice_cache(o.out_dir + "/train");
+  const SliceCache test2 = read_slice_cache(o.out_dir + "/test");
+  EXPECT_EQ(train2.images, train.images);
+  EXPECT_EQ(train2.masks, train.masks);
+  EXPECT_EQ(test2.images, test.images);
+  EXPECT_EQ(test2.masks, test.masks);
+  EXPECT_EQ(train2.manifest.norm.mean, train.manifest.norm.mean);
+  std::vector<std::string> axes;
+  for (const auto* c : {&train2, &test2}) {
+    for (size_t v = 0; v < c->manifest.volumes.size(); ++v) {
+      const CacheVolume& a = c->manifest.volumes[v];
+      const CacheVolume& b = (c == &train2 ? train : test).manifest.volumes[v];
+      axes.push_back(a.stored_axes);
+      EXPECT_EQ(b.stored_axes, "LPS");
+      EXPECT_EQ(a.nx, b.nx);
+      EXPECT_EQ(a.nz, b.nz);
+      EXPECT_EQ(a.slices, b.slices);
+      for (int r = 0; r < 4; ++r)
+        for (int col = 0; col < 4; ++col)
+          EXPECT_NEAR(a.voxel_to_world[r][col], b.voxel_to_world[r][col], 1e-4);
+    }
+  }
+  EXPECT_EQ(axes, expected_axes);
+  EXPECT_EQ(axes[0], "RAS");
 }
 
 TEST_F(PrepareTest, OptionsKeepEmptyBilinearNoWindowAndReplace) {

@@ -75,19 +75,19 @@ std::vector<float> predict_probabilities(model::UNet& net, const float* slices, 
 
 void check_mappable(const Preprocess& preprocess, int64_t nx, int64_t ny,
                     const std::string& where) {
-  const int h = preprocess.slice.height, w = preprocess.slice.width;
+  (void)preprocess;  // every non-empty size maps (inference_resample)
   if (nx <= 0 || ny <= 0) {
     throw std::invalid_argument(where + ": in-plane size " + size_str(ny, nx) +
                                 " (rows x cols) is empty; pass a 3-D CT volume");
   }
-  if (preprocess.slice.resample == io::Resample::kStride &&
-      !(stride_ok(ny, h) && stride_ok(nx, w))) {
-    throw std::invalid_argument(
-        where + ": in-plane size " + size_str(ny, nx) + " (rows x cols) cannot be mapped to the " +
-        "checkpoint's " + size_str(h, w) + " input by stride resampling (not an integer factor " +
-        "per axis); use a checkpoint trained with --resample bilinear, or a volume whose slices " +
-        "are a multiple of " + size_str(h, w));
+}
+
+io::Resample inference_resample(const Preprocess& preprocess, int64_t nx, int64_t ny) {
+  const int h = preprocess.slice.height, w = preprocess.slice.width;
+  if (preprocess.slice.resample == io::Resample::kStride && stride_ok(ny, h) && stride_ok(nx, w)) {
+    return io::Resample::kStride;
   }
+  return io::Resample::kBilinear;
 }
 
 void map_to_original(const float* net_prob, int height, int width, float* out, int64_t ny,
@@ -137,63 +137,84 @@ VolumePrediction predict_volume(model::UNet& net, const Preprocess& preprocess,
                                 const io::NiftiVolume& volume, const PredictOptions& options) {
   const std::string where = volume.path.empty() ? std::string("volume") : volume.path;
   check_options(options, where);
-  const io::NiftiGeometry& g = volume.geometry;
-  if (static_cast<int64_t>(volume.voxels.size()) != g.nx * g.ny * g.nz || g.nz <= 0) {
+  const io::NiftiGeometry& stored = volume.geometry;
+  if (static_cast<int64_t>(volume.voxels.size()) != stored.nx * stored.ny * stored.nz ||
+      stored.nz <= 0) {
     throw std::invalid_argument(where + ": " + std::to_string(volume.voxels.size()) +
-                                " voxels do not fill the grid " + std::to_string(g.nx) + "x" +
-                                std::to_string(g.ny) + "x" + std::to_string(g.nz) +
+                                " voxels do not fill the grid " + std::to_string(stored.nx) + "x" +
+                                std::to_string(stored.ny) + "x" + std::to_string(stored.nz) +
                                 "; read it with io::read_nifti");
   }
-  check_mappable(preprocess, g.nx, g.ny, where);
-  const int h = preprocess.slice.height, w = preprocess.slice.width;
-  const int64_t net_px = int64_t{h} * w, orig_px = g.nx * g.ny;
-
   VolumePrediction r;
-  r.nx = g.nx;
-  r.ny = g.ny;
-  r.nz = g.nz;
-  r.probabilities.resize(static_cast<size_t>(orig_px * g.nz));
+  r.stored_axes = io::orientation_name(stored, where);
+  r.to_canonical = io::map_to_canonical(r.stored_axes);
+  // The canonical voxels: a copy only when the order changes.
+  std::vector<float> remapped;
+  if (!r.to_canonical.identity()) {
+    remapped = io::remap_voxels(volume.voxels, stored.nx, stored.ny, stored.nz, r.to_canonical);
+  }
+  const float* voxels = r.to_canonical.identity() ? volume.voxels.data() : remapped.data();
+  const int64_t stored_dims[3] = {stored.nx, stored.ny, stored.nz};
+  const int64_t nx = stored_dims[r.to_canonical.source[0]];
+  const int64_t ny = stored_dims[r.to_canonical.source[1]];
+  const int64_t nz = stored_dims[r.to_canonical.source[2]];
+  check_mappable(preprocess, nx, ny, where);
+  io::SliceOptions slice = preprocess.slice;
+  slice.resample = r.resample = inference_resample(preprocess, nx, ny);
+  const int h = slice.height, w = slice.width;
+  const int64_t net_px = int64_t{h} * w, orig_px = nx * ny;
+
+  r.nx = stored.nx;
+  r.ny = stored.ny;
+  r.nz = stored.nz;
+  r.canonical_nx = nx;
+  r.canonical_ny = ny;
+  r.canonical_nz = nz;
+  std::vector<float> probabilities(static_cast<size_t>(orig_px * nz));
   if (options.display == DisplayImages::kNetwork) {
     r.display_height = h;
     r.display_width = w;
   } else if (options.display == DisplayImages::kOriginal) {
-    r.display_height = static_cast<int>(g.ny);
-    r.display_width = static_cast<int>(g.nx);
+    r.display_height = static_cast<int>(ny);
+    r.display_width = static_cast<int>(nx);
   }
-  r.display.resize(static_cast<size_t>(g.nz * r.display_height * r.display_width));
+  r.display.resize(static_cast<size_t>(nz * r.display_height * r.display_width));
   const io::HuWindow shown = display_window(preprocess);
 
   // One batch of slices at a time keeps memory at batch * H * W on top of the outputs.
   std::vector<float> batch_in(static_cast<size_t>(options.batch * net_px));
-  for (int64_t k0 = 0; k0 < g.nz; k0 += options.batch) {
-    const int64_t b = std::min<int64_t>(options.batch, g.nz - k0);
+  for (int64_t k0 = 0; k0 < nz; k0 += options.batch) {
+    const int64_t b = std::min<int64_t>(options.batch, nz - k0);
     for (int64_t s = 0; s < b; ++s) {
-      float* slice = batch_in.data() + s * net_px;
-      io::prepare_image_slice(volume.voxels.data(), g.nx, g.ny, g.nz, k0 + s, preprocess.slice,
-                              slice);
+      float* in = batch_in.data() + s * net_px;
+      io::prepare_image_slice(voxels, nx, ny, nz, k0 + s, slice, in);
       if (options.display == DisplayImages::kNetwork) {
         // Before normalisation: the windowed slice (re-windowed when the checkpoint has none).
         float* d = r.display.data() + (k0 + s) * net_px;
-        std::copy(slice, slice + net_px, d);
-        if (!preprocess.slice.window.enabled) io::apply_window(d, net_px, shown);
+        std::copy(in, in + net_px, d);
+        if (!slice.window.enabled) io::apply_window(d, net_px, shown);
       }
-      io::normalize(slice, static_cast<size_t>(net_px), preprocess.norm);
+      io::normalize(in, static_cast<size_t>(net_px), preprocess.norm);
     }
     const std::vector<float> p =
         predict_probabilities(net, batch_in.data(), b, h, w, options.batch);
     for (int64_t s = 0; s < b; ++s) {
-      map_to_original(p.data() + s * net_px, h, w, r.probabilities.data() + (k0 + s) * orig_px,
-                      g.ny, g.nx, preprocess.slice.resample);
+      map_to_original(p.data() + s * net_px, h, w, probabilities.data() + (k0 + s) * orig_px, ny,
+                      nx, slice.resample);
     }
   }
   if (options.display == DisplayImages::kOriginal) {
-    std::copy(volume.voxels.begin(), volume.voxels.end(), r.display.begin());
+    std::copy(voxels, voxels + orig_px * nz, r.display.begin());
     io::apply_window(r.display.data(), r.display.size(), shown);
   }
-  r.mask = threshold_mask(r.probabilities, options.threshold);
-  if (options.largest_component) io::keep_largest_component(r.mask.data(), g.nx, g.ny, g.nz);
-  for (uint8_t v : r.mask) r.liver_voxels += v;
-  r.liver_volume_ml = mask_volume_ml(r.mask, g);
+  r.canonical_mask = threshold_mask(probabilities, options.threshold);
+  if (options.largest_component) io::keep_largest_component(r.canonical_mask.data(), nx, ny, nz);
+  for (uint8_t v : r.canonical_mask) r.liver_voxels += v;
+  r.liver_volume_ml = mask_volume_ml(r.canonical_mask, stored);
+  // Back to the input's voxel order (an exact permutation: no value changes).
+  const io::AxisMap back = r.to_canonical.inverse();
+  r.mask = io::remap_voxels(r.canonical_mask, nx, ny, nz, back);
+  r.probabilities = io::remap_voxels(probabilities, nx, ny, nz, back);
   return r;
 }
 

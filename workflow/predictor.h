@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "io/nifti.h"
+#include "io/orientation.h"
 #include "io/slicing.h"
 #include "model/unet.h"
 #include "workflow/checkpoint.h"
@@ -26,10 +27,15 @@ namespace unet::workflow {
 std::vector<float> predict_probabilities(model::UNet& net, const float* slices, int64_t n,
                                          int height, int width, int batch);
 
-// Throws std::invalid_argument "<where>: ..." when a slice of ny x nx cannot go through the
-// checkpoint's preprocessing and back (stride resampling needs an integer factor per axis; the
-// message suggests a checkpoint trained with bilinear resampling). `where` names the file.
+// Throws std::invalid_argument "<where>: ..." when a slice of ny x nx cannot be segmented (an
+// empty in-plane size). Any other size can: see inference_resample. `where` names the file.
 void check_mappable(const Preprocess& preprocess, int64_t nx, int64_t ny, const std::string& where);
+
+// How a slice of ny x nx goes to the network's grid and back at inference: the checkpoint's own
+// resampling when it applies (stride needs an integer factor per axis, as in training), else
+// bilinear (half-pixel centres) for the image in and the probabilities out, so any in-plane size
+// can be segmented whatever the training resampling was.
+io::Resample inference_resample(const Preprocess& preprocess, int64_t nx, int64_t ny);
 
 // Maps one network-resolution probability slice [H, W] back to the original grid [ny, nx]:
 // stride -> nearest (each network pixel replicated over the block it was sampled from),
@@ -65,18 +71,29 @@ struct PredictOptions {
 };
 
 struct VolumePrediction {
-  int64_t nx = 0, ny = 0, nz = 0;    // the original grid
+  // In the input's own grid and voxel order: what is written back beside the input.
+  int64_t nx = 0, ny = 0, nz = 0;
   std::vector<uint8_t> mask;         // nx*ny*nz, 0/1, i fastest (NIfTI order)
   std::vector<float> probabilities;  // nx*ny*nz in [0, 1]
+  // In the canonical voxel order the network saw (io/orientation.h): axial slice k of these is
+  // what overlays and viewers show. canonical = remap_voxels(stored, to_canonical).
+  std::string stored_axes;  // the input's axis codes, "none" without orientation
+  io::AxisMap to_canonical;
+  int64_t canonical_nx = 0, canonical_ny = 0, canonical_nz = 0;
+  std::vector<uint8_t> canonical_mask;
+  io::Resample resample = io::Resample::kStride;  // what inference_resample chose
   int display_height = 0, display_width = 0;
-  std::vector<float> display;    // nz * display_height * display_width, in [0, 1]
+  std::vector<float> display;    // canonical_nz * display_height * display_width, in [0, 1]
   int64_t liver_voxels = 0;      // ones in mask
   double liver_volume_ml = 0.0;  // liver_voxels times the voxel volume
 };
 
-// Segments every axial slice of `volume`: prepare_image_slice + normalize with the checkpoint's
-// stats, predict, map back (map_to_original), threshold, optional largest component.
-// Throws std::invalid_argument naming volume.path for bad options or an unmappable in-plane size.
+// Segments `volume` stored in any voxel order: reorients it to the canonical order, then per axial
+// slice prepare_image_slice (with inference_resample) + normalize with the checkpoint's stats,
+// predict, map back to the slice's grid, threshold, optional largest component; and returns the
+// mask and probabilities in the input's own voxel order too.
+// Throws std::invalid_argument naming volume.path for bad options, an empty in-plane size or a
+// singular orientation.
 VolumePrediction predict_volume(model::UNet& net, const Preprocess& preprocess,
                                 const io::NiftiVolume& volume, const PredictOptions& options);
 

@@ -1,13 +1,20 @@
-// Cache mode (the seed notebook's flow): every slice of a unet_prepare cache is predicted; overlays
-// preds/<k>_pred.png (k = slice index in the cache); per volume the 3-D metrics at the network's
-// resolution (the manifest's spacing scaled by the in-plane resampling factor) and a NIfTI mask on
-// the original grid (masks/<case>_pred.nii.gz) with the manifest's geometry.
+// Cache mode (the seed notebook's flow): every slice of a unet_prepare cache is predicted; per volume
+// the 3-D metrics at the network's resolution (the manifest's spacing scaled by the in-plane
+// resampling factor), a NIfTI mask on the original grid in the source file's own voxel order and
+// geometry (masks/<case>_pred.nii.gz), and overlays preds/<case>_z<k>.png at the CT's own in-plane
+// resolution (the source volume is read again for them; at the cache's resolution, with a note,
+// when it cannot be).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "apps/unet_predict/predict_app.h"
 #include "io/metrics3d.h"
+#include "io/orientation.h"
 #include "io/png.h"
 
 namespace unet::apps::predict {
@@ -31,6 +38,36 @@ bool same_options(const io::SliceOptions& a, const io::SliceOptions& b) {
 }
 
 bool close(double a, double b) { return std::fabs(a - b) <= 1e-6 * std::max(1.0, std::fabs(b)); }
+
+// The source CT and reference mask of a cache volume in canonical order, windowed for display and
+// binarised; empty (with *why set) when they cannot be read or no longer match the manifest.
+struct SourceSlices {
+  std::vector<float> gray;  // nz * ny * nx, in [0, 1]
+  std::vector<uint8_t> reference;
+};
+SourceSlices read_source(const io::CacheVolume& v, const io::HuWindow& shown, std::string* why) {
+  SourceSlices src;
+  try {
+    io::CanonicalVolume image = io::to_canonical(io::read_nifti(v.image_path));
+    io::CanonicalVolume mask = io::to_canonical(io::read_nifti(v.mask_path));
+    const io::NiftiGeometry& g = image.volume.geometry;
+    if (g.nx != v.nx || g.ny != v.ny || g.nz != v.nz || image.stored_axes != v.stored_axes ||
+        mask.volume.voxels.size() != image.volume.voxels.size()) {
+      *why = v.image_path + " no longer matches the cache's grid";
+      return {};
+    }
+    src.gray = std::move(image.volume.voxels);
+    io::apply_window(src.gray.data(), src.gray.size(), shown);
+    src.reference.resize(mask.volume.voxels.size());
+    for (size_t i = 0; i < src.reference.size(); ++i) {
+      src.reference[i] = mask.volume.voxels[i] > 0.5f ? 1 : 0;
+    }
+  } catch (const std::exception& e) {
+    *why = e.what();
+    return {};
+  }
+  return src;
+}
 
 }  // namespace
 
@@ -108,22 +145,45 @@ Written run_cache_mode(const Args& args, model::UNet& net, const workflow::Prepr
     }
     std::vector<uint8_t> orig_mask = workflow::threshold_mask(orig_prob, args.threshold);
     if (args.largest_component) io::keep_largest_component(orig_mask.data(), v.nx, v.ny, v.nz);
-    const io::NiftiGeometry g = geometry_from_manifest(v);
+    // Written in the source file's own voxel order and geometry, so the mask overlays the CT as
+    // stored whatever orientation it came in.
+    const io::AxisMap back = io::map_to_canonical(v.stored_axes).inverse();
+    const io::NiftiGeometry g = io::remap_geometry(geometry_from_manifest(v), back);
     io::write_nifti(wr.masks_dir + "/" + v.name + "_pred.nii.gz", g,
-                    std::vector<float>(orig_mask.begin(), orig_mask.end()), kUint8);
+                    io::remap_voxels(std::vector<float>(orig_mask.begin(), orig_mask.end()), v.nx,
+                                     v.ny, v.nz, back),
+                    kUint8);
     ++wr.masks;
     if (args.save_probabilities) {
-      io::write_nifti(wr.masks_dir + "/" + v.name + "_prob.nii.gz", g, orig_prob, kFloat32);
+      io::write_nifti(wr.masks_dir + "/" + v.name + "_prob.nii.gz", g,
+                      io::remap_voxels(orig_prob, v.nx, v.ny, v.nz, back), kFloat32);
       ++wr.probabilities;
     }
+    if (mode == PngMode::kNone) continue;
 
-    for (int64_t s = 0; s < n && mode != PngMode::kNone; ++s) {
+    // Overlays at the CT's resolution: the source slice, the reference and the mask on that grid.
+    std::string why;
+    const SourceSlices src = read_source(v, shown, &why);
+    if (src.gray.empty()) {
+      log << "note: " << v.name << ": overlays at the cache's " << h << "x" << w << " resolution ("
+          << why << ")\n";
+    }
+    for (int64_t s = 0; s < n; ++s) {
       if (args.max_png > 0 && wr.overlays >= args.max_png) break;
-      const uint8_t* p = net_pred.data() + v.slices[s] * px;
-      const uint8_t* r = net_ref.data() + v.slices[s] * px;
+      const int64_t k = v.slices[s];
+      const uint8_t* p = net_pred.data() + k * px;
+      const uint8_t* r = net_ref.data() + k * px;
       const bool liver = std::any_of(p, p + px, [](uint8_t x) { return x != 0; }) ||
                          std::any_of(r, r + px, [](uint8_t x) { return x != 0; });
       if (mode == PngMode::kLiver && !liver) continue;
+      const std::string path = wr.preds_dir + "/" + overlay_name(v.name, k);
+      if (!src.gray.empty()) {
+        io::write_overlay_png(path, src.gray.data() + k * opx, static_cast<int>(v.ny),
+                              static_cast<int>(v.nx), 0.0f, 1.0f, orig_mask.data() + k * opx,
+                              src.reference.data() + k * opx);
+        ++wr.overlays;
+        continue;
+      }
       const float* img = cache.images.data() + (v.first + s) * px;
       for (int64_t i = 0; i < px; ++i) {
         gray[i] = static_cast<float>(img[i] * ds + preprocess.norm.mean);
@@ -131,8 +191,7 @@ Written run_cache_mode(const Args& args, model::UNet& net, const workflow::Prepr
       // Without a training window the cache holds HU: window it for display only.
       if (!preprocess.slice.window.enabled) io::apply_window(gray.data(), gray.size(), shown);
       for (float& x : gray) x = std::min(1.0f, std::max(0.0f, x));
-      io::write_overlay_png(wr.preds_dir + "/" + std::to_string(v.first + s) + "_pred.png",
-                            gray.data(), h, w, 0.0f, 1.0f, p, r);
+      io::write_overlay_png(path, gray.data(), h, w, 0.0f, 1.0f, p, r);
       ++wr.overlays;
     }
   }

@@ -1,12 +1,13 @@
-// Volume mode: one NIfTI CT volume in, its liver mask out on exactly the input's grid (the header's
-// qform and sform are copied, so the mask overlays the CT in any viewer), plus overlays and, with a
-// reference mask, the 3-D metrics. Every input is read and checked before anything is written.
+// Volume mode: one NIfTI CT volume in, its liver mask out on exactly the input's grid and voxel
+// order (the header's qform and sform are copied, so the mask overlays the CT in any viewer), plus
+// overlays of the canonical axial slices (<case>_z<k>.png, io/orientation.h) and, with a reference
+// mask, the 3-D metrics. Every input is read and checked before anything is written.
 #include <algorithm>
 #include <stdexcept>
 
 #include "apps/unet_predict/predict_app.h"
+#include "io/orientation.h"
 #include "io/png.h"
-#include "io/slicing.h"
 
 namespace unet::apps::predict {
 namespace {
@@ -16,8 +17,8 @@ constexpr int kUint8 = 2, kFloat32 = 16;  // NIFTI_TYPE_UINT8, NIFTI_TYPE_FLOAT3
 Written run_volume_mode(const Args& args, model::UNet& net, const workflow::Preprocess& preprocess,
                         std::ostream& log) {
   const io::NiftiVolume volume = io::read_nifti(args.volume);
+  if (!volume.warning.empty()) log << "warning: " << volume.warning << "\n";
   const io::NiftiGeometry& g = volume.geometry;
-  workflow::check_mappable(preprocess, g.nx, g.ny, args.volume);
   io::NiftiVolume reference;
   std::vector<uint8_t> ref_mask;
   if (!args.reference.empty()) {
@@ -37,7 +38,17 @@ Written run_volume_mode(const Args& args, model::UNet& net, const workflow::Prep
   po.threshold = args.threshold;
   po.largest_component = args.largest_component;
   po.batch = args.batch;
+  po.display = workflow::DisplayImages::kOriginal;  // canonical slices, windowed, for the overlays
   const workflow::VolumePrediction pred = workflow::predict_volume(net, preprocess, volume, po);
+  if (!pred.to_canonical.identity()) {
+    log << "note: " << args.volume << " is stored " << pred.stored_axes << "; segmented in "
+        << io::kCanonicalAxes << " order, mask written back in the stored order\n";
+  }
+  if (pred.resample != preprocess.slice.resample) {
+    log << "note: slices of " << pred.canonical_ny << "x" << pred.canonical_nx
+        << " are not an integer multiple of the checkpoint's " << preprocess.slice.height << "x"
+        << preprocess.slice.width << ": resampled bilinearly to it and back\n";
+  }
 
   Written w;
   const std::string name = case_name(args.volume);
@@ -53,26 +64,25 @@ Written run_volume_mode(const Args& args, model::UNet& net, const workflow::Prep
   log << name << ": " << g.nx << "x" << g.ny << "x" << g.nz << ", liver " << pred.liver_voxels
       << " voxels = " << pred.liver_volume_ml << " mL\n";
 
-  // Overlays at the original resolution (row = j, col = i), windowed for display.
+  // Overlays at the original resolution of the canonical axial slices (row = j, col = i).
   const PngMode mode = args.png.empty() ? PngMode::kLiver : parse_png_mode(args.png);
   w.preds_dir = args.out + "/preds";
   if (mode != PngMode::kNone) make_dir(w.preds_dir);
-  const int64_t px = g.nx * g.ny;
-  const io::HuWindow shown = workflow::display_window(preprocess);
-  std::vector<float> gray(static_cast<size_t>(px));
-  for (int64_t k = 0; k < g.nz && mode != PngMode::kNone; ++k) {
+  const int64_t px = pred.canonical_nx * pred.canonical_ny;
+  const std::vector<uint8_t> canonical_ref =
+      ref_mask.empty() ? std::vector<uint8_t>()
+                       : io::remap_voxels(ref_mask, g.nx, g.ny, g.nz, pred.to_canonical);
+  for (int64_t k = 0; k < pred.canonical_nz && mode != PngMode::kNone; ++k) {
     if (args.max_png > 0 && w.overlays >= args.max_png) break;
-    const uint8_t* p = pred.mask.data() + k * px;
-    const uint8_t* r = ref_mask.empty() ? nullptr : ref_mask.data() + k * px;
+    const uint8_t* p = pred.canonical_mask.data() + k * px;
+    const uint8_t* r = canonical_ref.empty() ? nullptr : canonical_ref.data() + k * px;
     const bool liver = std::any_of(p, p + px, [](uint8_t v) { return v != 0; }) ||
                        (r && std::any_of(r, r + px, [](uint8_t v) { return v != 0; }));
     if (mode == PngMode::kLiver && !liver) continue;
-    io::extract_axial_slice(volume.voxels.data(), g.nx, g.ny, g.nz, k, gray.data());
-    io::apply_window(gray.data(), gray.size(), shown);
-    // gray is in [0, 1] (windowed for display).
-    io::write_overlay_png(w.preds_dir + "/" + name + "_" + std::to_string(k) + "_pred.png",
-                          gray.data(), static_cast<int>(g.ny), static_cast<int>(g.nx), 0.0f, 1.0f,
-                          p, r);
+    // pred.display is windowed for display, in [0, 1].
+    io::write_overlay_png(w.preds_dir + "/" + overlay_name(name, k), pred.display.data() + k * px,
+                          static_cast<int>(pred.canonical_ny), static_cast<int>(pred.canonical_nx),
+                          0.0f, 1.0f, p, r);
     ++w.overlays;
   }
 

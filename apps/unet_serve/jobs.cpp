@@ -14,6 +14,7 @@
 
 #include "apps/unet_serve/serve_app.h"
 #include "io/metrics3d.h"
+#include "io/orientation.h"
 #include "io/png.h"
 #include "io/slicing.h"
 
@@ -86,7 +87,11 @@ std::string JobQueue::submit(io::NiftiVolume volume, const std::string& name) {
   auto job = std::make_shared<Job>();
   job->id = id;
   job->name = name;
-  job->total_slices = volume.geometry.nz;
+  // Axial slices in the canonical order (run_job segments those); read_upload already checked
+  // that the orientation is valid.
+  const io::NiftiGeometry& g = volume.geometry;
+  const int64_t dims[3] = {g.nx, g.ny, g.nz};
+  job->total_slices = dims[io::map_to_canonical(g, name).source[2]];
   job->volume = std::move(volume);
   jobs_[id] = job;
   pending_.push_back(job);
@@ -157,10 +162,14 @@ void JobQueue::drop_old_results() {
 
 void JobQueue::run_job(Job& job) {
   // Only this thread touches job.volume after submit, so it is read without the lock.
-  const io::NiftiVolume volume = std::move(job.volume);
-  const io::NiftiGeometry& g = volume.geometry;
   const auto t0 = std::chrono::steady_clock::now();
   try {
+    // The page browses axial slices and the network segments them: both work in the canonical
+    // voxel order (io/orientation.h). Only the downloadable mask goes back to the stored order.
+    const io::NiftiGeometry stored = job.volume.geometry;
+    const io::CanonicalVolume canonical = io::to_canonical(std::move(job.volume));
+    const io::NiftiVolume& volume = canonical.volume;
+    const io::NiftiGeometry& g = volume.geometry;
     auto r = std::make_shared<JobResult>();
     r->nx = g.nx;
     r->ny = g.ny;
@@ -211,11 +220,13 @@ void JobQueue::run_job(Job& job) {
       std::copy(u8.begin(), u8.end(), r->gray.begin() + k * px);
     }
 
-    // The mask file with the input's geometry, as unet_predict writes it; kept in memory so no
-    // file outlives the request.
+    // The mask file with the input's geometry and voxel order, as unet_predict writes it; kept in
+    // memory so no file outlives the request.
     {
       TempFile file(tmp_, "mask-", ".nii.gz");
-      io::write_nifti(file.path(), g, std::vector<float>(r->mask.begin(), r->mask.end()),
+      const std::vector<float> mask(r->mask.begin(), r->mask.end());
+      io::write_nifti(file.path(), stored,
+                      io::remap_voxels(mask, g.nx, g.ny, g.nz, canonical.to_canonical.inverse()),
                       kNiftiUint8);
       r->mask_nifti_gz = read_file_bytes(file.path());
     }
