@@ -1,7 +1,13 @@
 #include "workflow/trainer.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <map>
@@ -11,6 +17,7 @@
 #include <stdexcept>
 
 #include "engine/cuda_backend.h"
+#include "io/atomic_file.h"
 #include "io/loader.h"
 #include "io/slice_cache.h"
 #include "workflow/checkpoint.h"
@@ -40,6 +47,11 @@ std::string fmt_duration(double seconds) {
 struct Run {
   Run(const TrainOptions& options, std::ostream& out)
       : o(options), log(out), collapse(options.collapse_steps) {}
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+  ~Run() {
+    if (out_lock >= 0) ::close(out_lock);  // releases the folder lock
+  }
 
   const TrainOptions& o;
   std::ostream& log;
@@ -52,7 +64,17 @@ struct Run {
   Clock::time_point start;
   int64_t steps_done = 0, steps_total = 0;  // in this call, for the ETA
   TrainResult result;                       // paths and warnings; the rest comes from the state
+  int out_lock = -1;                        // the output folder, open and flock'ed while we run
 };
+
+// Every file unet_train writes into the output folder (AtomicFile temp files are named after
+// these), and the name of its write probe.
+const char* const kWriteProbe = ".unet_train_write_probe";
+const std::vector<std::string>& output_names() {
+  static const std::vector<std::string> names{"best.safetensors", "last.safetensors", "metrics.csv",
+                                              "dice_curve.png",   "dice_curve.svg",   kWriteProbe};
+  return names;
+}
 
 void check_options(const TrainOptions& o) {
   if (o.out_dir.empty()) throw std::invalid_argument("unet_train: --out is required");
@@ -84,6 +106,52 @@ void load_training_data(Run& run) {
   run.split = io::split_by_volume(run.cache.manifest.volume_of_slice, o.val_fraction, o.seed);
   if (run.split.train.empty())
     throw std::runtime_error(train_dir + ": no training slices left after the validation split");
+}
+
+// The output folder, made ready before any training time is spent: created, locked for this run
+// (a second unet_train writing the same folder would replace this run's checkpoints and, below,
+// delete its temp files), proved writable, and cleared of the temp files a killed run left behind.
+void prepare_output_folder(Run& run) {
+  namespace fs = std::filesystem;
+  const std::string& dir = run.o.out_dir;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) {
+    throw std::runtime_error(dir + ": cannot create the output folder (" +
+                             (ec ? ec.message() : std::string("a file has that name")) +
+                             "); choose another --out");
+  }
+  run.out_lock = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (run.out_lock < 0) {
+    throw std::runtime_error(dir + ": cannot open the output folder (" +
+                             std::string(std::strerror(errno)) +
+                             "); check its permissions or choose another --out");
+  }
+  // The lock goes with the process: a killed run never leaves the folder locked.
+  if (::flock(run.out_lock, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      throw std::runtime_error(dir +
+                               ": another unet_train is writing to this output folder; wait for "
+                               "it to finish or choose another --out");
+    }
+    run.log << "note: cannot lock " << dir << " (" << std::strerror(errno)
+            << "); make sure no other unet_train writes there\n";
+  }
+  {
+    io::AtomicFile probe((fs::path(dir) / kWriteProbe).string());
+    const int fd = ::open(probe.temp_path().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      throw std::runtime_error(dir + ": the output folder is not writable (" +
+                               std::string(std::strerror(errno)) +
+                               "); make it writable or choose another --out");
+    }
+    ::close(fd);  // the probe's destructor removes the file
+  }
+  const std::vector<std::string> stale = io::remove_stale_temp_files(dir, output_names());
+  if (!stale.empty()) {
+    run.log << "removed " << stale.size() << " temp file(s) an interrupted run left in " << dir
+            << "\n";
+  }
 }
 
 // A fresh state from the options' config and seed, or the one saved in options.resume.
@@ -251,13 +319,19 @@ TrainResult train(const TrainOptions& o, std::ostream& log) {
   kernel_config().math = o.precision;
   Run run(o, log);
   load_training_data(run);
-  std::filesystem::create_directories(o.out_dir);
+  prepare_output_folder(run);
   const std::filesystem::path out(o.out_dir);
   run.result.best_path = (out / "best.safetensors").string();
   run.result.last_path = (out / "last.safetensors").string();
   run.result.metrics_path = (out / "metrics.csv").string();
 
   TrainState state = set_up_or_resume(o);
+  if (!state.history.empty()) {
+    // A run killed after last.safetensors was replaced but before the reports were may have
+    // left metrics.csv and the plot an epoch behind; the state is the truth, so rewrite them.
+    write_metrics_csv(run.result.metrics_path, state.history);
+    run.result.plot_path = write_dice_plot(o.out_dir, state.history);
+  }
   make_loader(run, state);
   print_banner(run, state);
   run.start = Clock::now();

@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
          "--stop-after-epoch", o.stop_after_epoch,
          "stop after this epoch (the schedule still spans --epochs; continue with --resume)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--progress-every", o.progress_every,
+                 "a progress line every N steps (default: about ten per epoch)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--collapse-steps", o.collapse_steps,
                  "warn after this many steps of empty predictions")
       ->check(CLI::PositiveNumber);
