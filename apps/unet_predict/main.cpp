@@ -2,10 +2,11 @@
 //   unet_predict --checkpoint FILE (--cache DIR | --volume CT.nii[.gz] [--reference MASK.nii[.gz]])
 //                --out DIR [--device auto|cpu|cuda] [--batch 8] [--threshold 0.5]
 //                [--largest-component] [--save-probabilities] [--png all|liver|none] [--max-png N]
-// Cache mode (a test cache from unet_prepare): overlays preds/<k>_pred.png,
-// masks/<case>_pred.nii.gz on each original grid, per-volume 3-D metrics (metrics.csv,
-// metrics.json). Volume mode: one <name>_mask.nii.gz with the input's geometry, optional
-// <name>_prob.nii.gz, overlays of liver slices, metrics against --reference. docs/PREDICT.md
+// Cache mode (a test cache from unet_prepare): overlays preds/<case>_z<k>.png at the CT's
+// resolution, masks/<case>_pred.nii.gz on each original grid and voxel order, per-volume 3-D
+// metrics (metrics.csv, metrics.json). Volume mode: one <name>_mask.nii.gz with the input's
+// geometry and voxel order, optional <name>_prob.nii.gz, overlays of liver slices, metrics against
+// --reference. Volumes are segmented in the canonical LPS order (io/orientation.h). docs/PREDICT.md
 // describes the outputs and the metrics.
 #include <CLI/CLI.hpp>
 #include <iostream>
