@@ -2,7 +2,8 @@
 # The short GPU call for a lease with little time left: runs test and benchmark binaries built on
 # the CPU machine by `scripts/gpu_prepare.sh --prebuilt` (sm_90, no -march=native) with their shared
 # libraries (.gpu-bin/, .deps/), so no device time goes to compiling. Then the PyTorch reference in
-# the same call, and the summary table.
+# the same call, compute-sanitizer over the CUDA tests (scripts/gpu_sanitize.sh, within a budget),
+# and the summary table.
 #   bash scripts/gpu_run_prebuilt.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,9 @@ for args in "--batch 10 --precision fp32" "--batch 32 --precision tf32 --channel
   timeout 40 python3 bench/torch_reference.py --device cuda $args --warmup 3 --steps 8 >> "$RESULTS/torch.jsonl" 2>> "$RESULTS/torch.err" \
     || echo "torch_reference $args failed"
 done
+stage "compute-sanitizer (memcheck, racecheck, initcheck) over every CUDA test binary"
+SANITIZE_BUDGET_S=${SANITIZE_BUDGET_S:-180} SANITIZE_RUN_S=${SANITIZE_RUN_S:-30} OUT="$RESULTS" \
+  bash scripts/gpu_sanitize.sh .gpu-bin | tail -n 40 || echo "compute-sanitizer found errors"
 stage "summary"
 python3 scripts/gpu_summary.py "$RESULTS" | tee "$RESULTS/summary.txt"
 stage "done"
