@@ -214,7 +214,22 @@ NpyHeader read_npy_header(const std::string& path) {
   if (h.compare(fo, 5, "False") != 0) fail(path, "npy header 'fortran_order' is not True/False");
   out.shape = parse_shape(h, path);
   out.data_offset = prefix + header_len;
-  const size_t want = out.count() * npy_item_size(out.dtype);
+  // numpy's own rule (it refuses to create such arrays): the nonzero dimensions times the item
+  // size must fit in 64 bits. Checked before the size comparison below, where a product that
+  // wrapped around (say shape (2**32, 2**32)) could match a short file and describe far more
+  // elements than it holds.
+  size_t want = npy_item_size(out.dtype);
+  bool empty = false;
+  for (int64_t d : out.shape) {
+    if (d == 0) {
+      empty = true;
+    } else if (__builtin_mul_overflow(want, static_cast<size_t>(d), &want)) {
+      fail(path, "shape " + shape_string(out.shape) +
+                     " has more bytes than fit in 64 bits; the header is corrupt (rewrite the file "
+                     "with numpy.save or unet_prepare)");
+    }
+  }
+  if (empty) want = 0;
   const size_t have = file_size - out.data_offset;
   if (have != want) {
     fail(path, "data size " + std::to_string(have) + " bytes does not match shape " +

@@ -193,6 +193,23 @@ TEST_F(NpyTest, RejectsSizeMismatch) {
   expect_reject(path("long.npy"), "data size 25 bytes");
 }
 
+TEST_F(NpyTest, RejectsShapesWhoseByteCountOverflows) {
+  // (2^32, 2^32) uint8 is 2^64 bytes, which wraps to 0: before the fix an empty file body passed
+  // the size check and the header was accepted with a shape of 2^64 elements. Inputs in
+  // fuzz/regressions/npy/ (fuzz/npy_fuzz.cpp's consistency check flags them).
+  write_raw(path("wrap.npy"), make_npy_header(NpyDtype::kUint8, {4294967296, 4294967296}));
+  expect_reject(path("wrap.npy"), "has more bytes than fit in 64 bits");
+  // 2^65 float32 elements, 2^67 bytes: wraps to 0 as well.
+  write_raw(path("wrap4.npy"), make_npy_header(NpyDtype::kFloat32, {281474976710656, 65536, 2}));
+  expect_reject(path("wrap4.npy"), "has more bytes than fit in 64 bits");
+  // A zero dimension does not excuse the others: numpy refuses to create (2^32, 2^32, 0) as
+  // "array is too big", so no .npy file holds it (the input the fuzzer found had this form).
+  write_raw(path("zero.npy"), make_npy_header(NpyDtype::kInt16, {4294967296, 4294967296, 0}));
+  expect_reject(path("zero.npy"), "has more bytes than fit in 64 bits");
+  write_raw(path("empty.npy"), make_npy_header(NpyDtype::kInt16, {0, 4294967296}));
+  EXPECT_EQ(read_npy(path("empty.npy")).count(), 0u);
+}
+
 TEST_F(NpyTest, WriteRejectsNegativeShapeAndUnwritableFolder) {
   const float a = 0;
   unet::testing::expect_invalid([&] { write_npy(path("neg.npy"), &a, {-1}); },
