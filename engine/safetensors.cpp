@@ -135,6 +135,8 @@ SafetensorsContents decode_safetensors(const std::string& bytes, const std::stri
     const auto& v = it.value();
     Entry e;
     e.name = it.key();
+    // encode_safetensors refuses empty names too: what we read we must be able to write back.
+    if (e.name.empty()) fail(source, "a tensor has an empty name; the file is corrupt");
     if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
         !v.contains("data_offsets") || !v["dtype"].is_string() || !v["shape"].is_array() ||
         !v["data_offsets"].is_array() || v["data_offsets"].size() != 2) {
@@ -149,6 +151,19 @@ SafetensorsContents decode_safetensors(const std::string& bytes, const std::stri
         fail(source, "tensor '" + e.name + "' has a bad shape");
       e.shape.push_back(d.get<int64_t>());
     }
+    // Multiplied out with overflow checks before shape_numel or Tensor::empty see the shape: a
+    // product that wraps could match a short byte range and give a tensor that claims far more
+    // elements than its storage holds.
+    int64_t numel = 1;
+    size_t nbytes = 0;
+    bool overflow = false;
+    for (int64_t d : e.shape) overflow = overflow || __builtin_mul_overflow(numel, d, &numel);
+    overflow = overflow ||
+               __builtin_mul_overflow(static_cast<size_t>(numel), dtype_size(e.dtype), &nbytes);
+    if (overflow) {
+      fail(source, "tensor '" + e.name + "' shape " + shape_str(e.shape) +
+                       " has more bytes than fit in 64 bits; the file is corrupt");
+    }
     const auto& off = v["data_offsets"];
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
       fail(source, "tensor '" + e.name + "' has bad data_offsets");
@@ -160,7 +175,7 @@ SafetensorsContents decode_safetensors(const std::string& bytes, const std::stri
                        std::to_string(e.end) + ") lies outside the " + std::to_string(data_size) +
                        " data bytes; the file is truncated");
     }
-    if (static_cast<size_t>(shape_numel(e.shape)) * dtype_size(e.dtype) != e.end - e.begin) {
+    if (nbytes != e.end - e.begin) {
       fail(source, "tensor '" + e.name + "' shape " + shape_str(e.shape) + " does not match its " +
                        std::to_string(e.end - e.begin) + " data bytes");
     }
