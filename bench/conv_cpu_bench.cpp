@@ -83,7 +83,7 @@ void register_conv2d(const Conv2dLayer& l, int n) {
                                 float*)>;  // (shape, in_a, in_b, relu_y, out)
   struct Pass {
     const char* name;
-    Fn fast, ref;
+    Fn fast, ref, winograd;  // winograd: CPU variant 2, empty for backward-weight
   };
   const std::vector<Pass> passes = {
       {"fwd",
@@ -92,6 +92,9 @@ void register_conv2d(const Conv2dLayer& l, int n) {
        },
        [](const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
          conv2d_forward_ref<float>(s, x, w, b, y, true);
+       },
+       [](const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+         conv2d_forward_cpu_winograd(s, x, w, b, y, true);
        }},
       {"bwd_data",
        [](const Conv2dShape& s, const float* dy, const float* w, const float* ry, float* dx) {
@@ -99,6 +102,9 @@ void register_conv2d(const Conv2dLayer& l, int n) {
        },
        [](const Conv2dShape& s, const float* dy, const float* w, const float* ry, float* dx) {
          conv2d_backward_data_ref<float>(s, dy, w, ry, dx);
+       },
+       [](const Conv2dShape& s, const float* dy, const float* w, const float* ry, float* dx) {
+         conv2d_backward_data_cpu_winograd(s, dy, w, ry, dx);
        }},
       {"bwd_weight",
        [](const Conv2dShape& s, const float* x, const float* dy, const float* ry, float* dw) {
@@ -108,20 +114,25 @@ void register_conv2d(const Conv2dLayer& l, int n) {
        [](const Conv2dShape& s, const float* x, const float* dy, const float* ry, float* dw) {
          std::vector<float> db(s.K);
          conv2d_backward_weight_ref<float>(s, x, dy, ry, dw, db.data());
-       }},
+       },
+       nullptr},
   };
+  // kind 0: the default fast path (cpu), 1: the naive reference (ref), 2: Winograd (winograd).
   for (int pi = 0; pi < 3; ++pi) {
-    for (int ref = 0; ref < 2; ++ref) {
+    for (int kind = 0; kind < 3; ++kind) {
+      const bool ref = kind == 1;
       if (ref && s.flops() * 1e-9 > kRefMaxGflop) continue;
+      if (kind == 2 && (!passes[pi].winograd || !conv2d_winograd_applies(s))) continue;
       const Pass pass = passes[pi];
-      const std::string name = std::string("conv2d/") + pass.name + (ref ? "/ref/" : "/cpu/") + tag;
+      const char* kinds[] = {"/cpu/", "/ref/", "/winograd/"};
+      const std::string name = std::string("conv2d/") + pass.name + kinds[kind] + tag;
       auto* b =
-          benchmark::RegisterBenchmark(name.c_str(), [s, pi, ref, pass](benchmark::State& state) {
+          benchmark::RegisterBenchmark(name.c_str(), [s, pi, kind, pass](benchmark::State& state) {
             const auto x = random_vector(s.x_size(), 1), w = random_vector(s.w_size(), 2),
                        dy = random_vector(s.y_size(), 3), bias = random_vector(s.K, 4);
             std::vector<float> relu_y(s.y_size()), out;
             conv2d_forward_cpu(s, x.data(), w.data(), bias.data(), relu_y.data(), true);
-            const Fn& fn = ref ? pass.ref : pass.fast;
+            const Fn& fn = kind == 1 ? pass.ref : kind == 2 ? pass.winograd : pass.fast;
             for (auto _ : state) {
               if (pi == 0) {
                 out.resize(s.y_size());

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/ops.h"
+#include "engine/tensor.h"
 #include "kernels/common/variant_table.h"
 #include "kernels/conv2d/conv2d.h"
 #include "kernels/max_pool2d/max_pool2d.h"
@@ -69,6 +71,26 @@ TEST_F(KernelConfigTest, ForcingAnUnknownVariantIsRejected) {
   kernel_config().variant["conv2d"] = 9;
   expect_invalid([] { variant_in_use(kernels::kConv2dVariants); },
                  {"unknown variant 9 of conv2d", "known: 1 v1_naive, 2 v2_tiled, 3 v3_tf32"});
+}
+
+// The CPU conv variants: forcing "conv2d_cpu" = 2 runs Winograd on the 3x3 / stride 1 / pad 1
+// convs (the result differs in its last bits from im2col's and stays within Winograd's stated
+// tolerance), and leaves shapes it does not cover (stride 2 here) on the im2col path, bitwise.
+TEST_F(KernelConfigTest, ForcedCpuConvVariantRunsWhereItApplies) {
+  const Tensor x = Tensor::from_vector(testing::random_floats(2 * 9 * 7 * 8, 1), {2, 9, 7, 8});
+  const Tensor w = Tensor::from_vector(testing::random_floats(16 * 3 * 3 * 8, 2), {16, 3, 3, 8});
+  const Tensor b = Tensor::from_vector(testing::random_floats(16, 3), {16});
+  Conv2dOptions same{1, 1, true}, strided{2, 1, true};
+  const std::vector<float> im2col = conv2d(x, w, b, same).to_vector();
+  const std::vector<float> im2col_strided = conv2d(x, w, b, strided).to_vector();
+  kernel_config().variant["conv2d_cpu"] = 2;
+  const std::vector<float> winograd = conv2d(x, w, b, same).to_vector();
+  EXPECT_NE(winograd, im2col) << "forcing variant 2 did not change the path";
+  EXPECT_TRUE(testing::all_close(winograd, im2col, 1e-5f, 81e-6f * 72 / 9, "winograd vs im2col"));
+  EXPECT_EQ(conv2d(x, w, b, strided).to_vector(), im2col_strided);
+  kernel_config().variant["conv2d_cpu"] = 3;
+  expect_invalid([&] { conv2d(x, w, b, same); },
+                 {"unknown variant 3 of conv2d_cpu", "known: 1 cpu_im2col, 2 cpu_winograd_f2x3"});
 }
 
 TEST(KernelConfig, ParsesMathModes) {

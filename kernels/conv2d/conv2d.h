@@ -58,6 +58,30 @@ void conv2d_backward_weight_cpu(const Conv2dShape& s, const float* x, const floa
                                 const float* relu_y /*nullable*/, float* dw,
                                 float* dbias /*nullable*/);
 
+// ---- CPU numbered variants: 1 is the im2col fast path above; 2 is Winograd F(2x2, 3x3)
+// (conv2d_cpu_winograd.cpp) for 3x3 / stride 1 / pad 1 convolutions, forward and backward-data
+// (backward-weight always runs variant 1). The engine picks per shape with
+// conv2d_cpu_default_variant unless KernelConfig::variant forces "conv2d_cpu"; a forced Winograd
+// still runs variant 1 where it does not apply (1x1, stride 2, other pads). ----
+enum class Conv2dCpuVariant : int {
+  kIm2col = 1,      // im2col + sgemm (any shape)
+  kWinogradF2 = 2,  // Winograd F(2x2, 3x3): 2.25x fewer GEMM multiplies, transforms around them
+};
+inline constexpr VariantInfo kConv2dCpuVariantRows[] = {{1, "cpu_im2col", false},
+                                                        {2, "cpu_winograd_f2x3", false}};
+inline constexpr VariantTable kConv2dCpuVariants{"conv2d_cpu", kConv2dCpuVariantRows, 1, 1};
+
+// True for the shapes variant 2 computes: R = S = 3, stride 1, pad 1.
+bool conv2d_winograd_applies(const Conv2dShape& s);
+// The variant the engine runs for a shape when none is forced.
+Conv2dCpuVariant conv2d_cpu_default_variant(const Conv2dShape& s);
+// Same semantics as conv2d_forward_cpu / conv2d_backward_data_cpu; throw std::invalid_argument for
+// a shape where conv2d_winograd_applies is false.
+void conv2d_forward_cpu_winograd(const Conv2dShape& s, const float* x, const float* w,
+                                 const float* bias /*nullable*/, float* y, bool relu);
+void conv2d_backward_data_cpu_winograd(const Conv2dShape& s, const float* dy, const float* w,
+                                       const float* relu_y /*nullable*/, float* dx);
+
 // ---- CUDA (conv2d_cuda_*.cu): numbered variants, all pointers are device pointers. ----
 enum class Conv2dVariant : int {
   kV1Naive = 1,             // one thread per output element, direct loops (exact fp32)

@@ -19,4 +19,7 @@ std::string conv2d_shape_string(const Conv2dShape& s);
 void conv2d_check_args(const char* op, const Conv2dShape& s,
                        std::initializer_list<std::pair<const char*, const void*>> ptrs);
 
+// Throws std::invalid_argument naming `op` unless conv2d_winograd_applies(s).
+void conv2d_check_winograd(const char* op, const Conv2dShape& s);
+
 }  // namespace unet::kernels::detail
