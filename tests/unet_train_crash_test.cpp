@@ -803,5 +803,46 @@ TEST_F(UnetTrainCrash, ASecondRunOnTheSameFolderIsRefused) {
   EXPECT_FALSE(fs::exists(live_temp));
 }
 
+// What the clean-up at start may remove: exactly AtomicFile's temp names of the given targets.
+TEST(StaleTempFiles, OnlyTempFilesOfTheNamedTargetsAreRemoved) {
+  EXPECT_TRUE(io::is_temp_file_of("last.safetensors.tmp.123.0", "last.safetensors"));
+  EXPECT_FALSE(io::is_temp_file_of("last.safetensors", "last.safetensors"));
+  EXPECT_FALSE(io::is_temp_file_of("last.safetensors.tmp.123", "last.safetensors"));
+  EXPECT_FALSE(io::is_temp_file_of("last.safetensors.tmp.12x.0", "last.safetensors"));
+  EXPECT_FALSE(io::is_temp_file_of("last.safetensors.tmp.1.2.3", "last.safetensors"));
+  EXPECT_FALSE(io::is_temp_file_of("best.safetensors.tmp.1.2", "last.safetensors"));
+  testing::TempDir dir("stale_temp");
+  for (const char* name : {"last.safetensors", "last.safetensors.tmp.9.1", "metrics.csv.tmp.9.2",
+                           "notes.txt.tmp.9.3", "last.safetensors.tmp.mine"}) {
+    std::ofstream(dir.file(name)) << "x";
+  }
+  std::vector<std::string> removed =
+      io::remove_stale_temp_files(dir.path().string(), {"last.safetensors", "metrics.csv"});
+  std::sort(removed.begin(), removed.end());
+  EXPECT_EQ(removed, (std::vector<std::string>{dir.file("last.safetensors.tmp.9.1"),
+                                               dir.file("metrics.csv.tmp.9.2")}));
+  for (const char* kept : {"last.safetensors", "notes.txt.tmp.9.3", "last.safetensors.tmp.mine"}) {
+    EXPECT_TRUE(fs::exists(dir.path() / kept)) << kept;
+  }
+  EXPECT_THROW(io::remove_stale_temp_files(dir.file("missing"), {"x"}), std::runtime_error);
+}
+
+// A malformed fault-injection setting is refused loudly rather than silently not stalling (a
+// crash test would then pass without killing inside a write).
+TEST(StaleTempFiles, AMalformedStallSettingIsAnError) {
+  testing::TempDir dir("stall_setting");
+  for (const char* bad :
+       {"last.safetensors", "last.safetensors:0:partial", "last.safetensors:1:halfway",
+        ":1:partial", "last.safetensors:x:synced"}) {
+    ::setenv("UNET_FAULT_STALL_WRITE", bad, 1);
+    EXPECT_THROW(io::write_file_atomic(dir.file("a.bin"), "x", 1), std::invalid_argument) << bad;
+  }
+  // Naming another file: this write goes through untouched.
+  ::setenv("UNET_FAULT_STALL_WRITE", "other.bin:1:partial", 1);
+  EXPECT_NO_THROW(io::write_file_atomic(dir.file("a.bin"), "x", 1));
+  ::unsetenv("UNET_FAULT_STALL_WRITE");
+  EXPECT_EQ(testing::file_contents(dir.path() / "a.bin"), "x");
+}
+
 }  // namespace
 }  // namespace unet
