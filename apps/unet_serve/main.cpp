@@ -355,7 +355,7 @@ class DeadlineStream final : public httplib::Stream {
   const std::atomic<socket_t>& listening_;
   const double min_rate_;  // bytes per second
   const Clock::time_point taken_up_;
-  std::array<char, 64 * 1024> buf_{};
+  std::array<char, 16 * 1024> buf_{};  // on the pool thread's stack; bodies come in pieces
   size_t buf_pos_ = 0, buf_len_ = 0;
   bool eof_ = false;
   // The request in progress.
