@@ -28,6 +28,7 @@
 
 #include "engine/device.h"
 #include "io/nifti.h"
+#include "io/orientation.h"
 #include "io/png.h"
 #include "phantom/phantom.h"
 #include "tests/testing/app_run.h"
@@ -425,6 +426,53 @@ TEST_F(UnetServe, MultipartAndUncompressedUploadGiveTheSameResult) {
             reference(root() / "plain.nii").liver_voxels);
 }
 
+// A volume stored in another voxel order (here RAS: i and j reversed, the affine adjusted so the
+// anatomy is unchanged) is segmented in the canonical LPS order: the same liver volume, the same
+// axial slices on the page, and the mask download in the upload's own voxel order and header.
+TEST_F(UnetServe, AnyVoxelOrderGivesTheSameSegmentation) {
+  auto c = client();
+  const fs::path lps = root() / "good.nii.gz";
+  const io::NiftiVolume ct = io::read_nifti(lps.string());
+  const io::NiftiGeometry& g = ct.geometry;
+  io::AxisMap to_ras;
+  to_ras.flip = {true, true, false};
+  const io::NiftiGeometry ras_g = io::remap_geometry(g, to_ras);
+  ASSERT_EQ(io::orientation_name(ras_g, "t"), "RAS");
+  const fs::path ras = root() / "good_ras.nii.gz";
+  io::write_nifti(ras.string(), ras_g, io::remap_voxels(ct.voxels, g.nx, g.ny, g.nz, to_ras),
+                  kInt16);
+  int status = 0;
+  const json a = submit(*c, file_contents(lps), "lps.nii.gz", &status);
+  ASSERT_EQ(status, 202) << a;
+  const json b = submit(*c, file_contents(ras), "ras.nii.gz", &status);
+  ASSERT_EQ(status, 202) << b;
+  const json ja = wait_done(*c, a["id"]), jb = wait_done(*c, b["id"]);
+  ASSERT_EQ(ja["status"], "done") << ja;
+  ASSERT_EQ(jb["status"], "done") << jb;
+  EXPECT_EQ(jb["result"]["liver_voxels"], ja["result"]["liver_voxels"]);
+  EXPECT_EQ(jb["result"]["liver_pixels_per_slice"], ja["result"]["liver_pixels_per_slice"]);
+  // The page shows the same canonical slice for both.
+  const int64_t k = ja["result"]["largest_liver_slice"];
+  auto slice = [&](const json& job) {
+    auto r = c->Get(
+        ("/api/jobs/" + job["id"].get<std::string>() + "/slices/" + std::to_string(k) + ".png")
+            .c_str());
+    return r ? r->body : std::string();
+  };
+  EXPECT_EQ(slice(jb), slice(ja));
+  // The RAS upload's mask comes back in RAS order with the RAS header.
+  auto m = c->Get(jb["result"]["mask_url"].get<std::string>().c_str());
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200);
+  spit(root() / "ras_mask.nii.gz", m->body);
+  const io::NiftiVolume mask = io::read_nifti((root() / "ras_mask.nii.gz").string());
+  std::string why;
+  EXPECT_TRUE(io::same_grid(mask.geometry, ras_g, &why)) << why;
+  const workflow::VolumePrediction ref = reference(lps);
+  const std::vector<float> want(ref.mask.begin(), ref.mask.end());
+  EXPECT_EQ(mask.voxels, io::remap_voxels(want, g.nx, g.ny, g.nz, to_ras));
+}
+
 TEST_F(UnetServe, BadVolumesAreRejectedWithTheCliMessage) {
   auto c = client();
   int status = 0;
@@ -457,15 +505,15 @@ TEST_F(UnetServe, BadVolumesAreRejectedWithTheCliMessage) {
   EXPECT_EQ(status, 400);
   EXPECT_EQ(j["error"], "cut.nii" + cli.substr(cut.string().size())) << j;
 
-  // 50x64 slices cannot be stride-mapped to the checkpoint's 32x32: check_mappable's message.
+  // 50x64 slices are no multiple of the checkpoint's 32x32 stride grid: no longer refused, they
+  // are resampled bilinearly (workflow::inference_resample), exactly as unet_predict does.
   const fs::path odd = root() / "odd.nii.gz";
   write_ct(odd, phantom(50, 64, 4, 5));
-  const std::string mappable =
-      unet::testing::error_message([&] { workflow::check_mappable(*pre_, 50, 64, "odd.nii.gz"); });
-  ASSERT_FALSE(mappable.empty());
   j = submit(*c, file_contents(odd), "odd.nii.gz", &status);
-  EXPECT_EQ(status, 400);
-  EXPECT_EQ(j["error"], mappable);
+  ASSERT_EQ(status, 202) << j;
+  const json done = wait_done(*c, j["id"]);
+  ASSERT_EQ(done["status"], "done") << done;
+  EXPECT_EQ(done["result"]["liver_voxels"].get<int64_t>(), reference(odd).liver_voxels);
 
   expect_healthy();
   expect_no_temp_files();
