@@ -2,6 +2,7 @@
 // caching allocator (see allocator.h for the bucket policy).
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -38,9 +39,46 @@ void require_cuda(const std::string& what) {
   }
 }
 
+namespace {
+// The process's bound device: -1 until the first CUDA use. Guarded by bind_mutex (binding happens
+// once, early; reads after that are of a value that never changes again).
+std::mutex bind_mutex;
+std::atomic<int> bound_device{-1};
+}  // namespace
+
+void use_cuda_device(const Device& d, const std::string& what) {
+  if (!d.is_cuda()) return;
+  std::lock_guard<std::mutex> lock(bind_mutex);
+  const int bound = bound_device.load();
+  if (bound == d.index) return;
+  if (bound >= 0) {
+    throw std::runtime_error(what + ": this process already uses cuda:" + std::to_string(bound) +
+                             " and cannot also use " + d.str() +
+                             " (one GPU per process); start one process per GPU");
+  }
+  require_cuda(what);
+  const int count = cuda_device_count();
+  if (d.index < 0 || d.index >= count) {
+    throw std::runtime_error(
+        what + ": " + d.str() + " does not exist: this machine has " + std::to_string(count) +
+        " CUDA device" + (count == 1 ? "" : "s") + ", cuda:0" +
+        (count > 1 ? " to cuda:" + std::to_string(count - 1) : "") + "; pick one of those");
+  }
+  UNET_CUDA_CHECK(cudaSetDevice(d.index));
+  bound_device.store(d.index);
+}
+
+int cuda_bound_device() { return bound_device.load(); }
+
+int cuda_device_index() {
+  if (bound_device.load() < 0) use_cuda_device(Device::cuda(0), "cuda_device_index");
+  return bound_device.load();
+}
+
 kernels::Stream cuda_stream() {
   static cudaStream_t stream = [] {
     require_cuda("cuda_stream");
+    cuda_device_index();  // bind (cuda:0 unless a device was chosen) before the stream exists
     cudaStream_t s = nullptr;
     UNET_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     return s;
@@ -53,7 +91,7 @@ void cuda_synchronize() { UNET_CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
 std::string cuda_device_description() {
   if (!cuda_available()) return "no CUDA device";
   cudaDeviceProp prop{};
-  UNET_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  UNET_CUDA_CHECK(cudaGetDeviceProperties(&prop, cuda_device_index()));
   std::ostringstream out;
   out << prop.name << ", " << prop.multiProcessorCount << " SMs, "
       << format_bytes(prop.totalGlobalMem) << ", sm_" << prop.major << prop.minor;
@@ -177,6 +215,7 @@ void memset_zero(void* dst, size_t bytes) {
 }
 
 void* host_alloc_pinned(size_t bytes) {
+  cuda_device_index();  // the context this creates belongs to the bound device
   void* p = nullptr;
   UNET_CUDA_CHECK(cudaHostAlloc(&p, bytes, cudaHostAllocDefault));
   return p;

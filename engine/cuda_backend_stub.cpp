@@ -20,6 +20,11 @@ namespace {
 int cuda_device_count() { return 0; }
 bool cuda_available() { return false; }
 void require_cuda(const std::string& what) { no_backend(what); }
+void use_cuda_device(const Device& d, const std::string& what) {
+  if (d.is_cuda()) no_backend(what);
+}
+int cuda_device_index() { no_backend("cuda_device_index"); }
+int cuda_bound_device() { return -1; }
 kernels::Stream cuda_stream() { no_backend("cuda_stream"); }
 void cuda_synchronize() {}
 std::string cuda_device_description() { return "no CUDA backend in this build"; }

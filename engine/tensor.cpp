@@ -66,6 +66,9 @@ int64_t shape_numel(const Shape& s) {
 
 // ---- Storage ----
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
+  if (device.is_cuda() && cuda_bound_device() != device.index) {
+    use_cuda_device(device, "tensor on " + device.str());
+  }
   data_ = device.is_cuda() ? cuda_allocate(bytes) : cpu_allocate(bytes);
 }
 

@@ -99,5 +99,22 @@ TEST(Device, AskingForAMissingGpuSaysSo) {
   }
 }
 
+TEST(Device, ChoosingAGpuWithoutOneSaysSo) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is present (unet_cuda_test covers it)";
+  EXPECT_EQ(cuda_bound_device(), -1);
+  try {
+    use_cuda_device(Device::cuda(1), "unet_train --device cuda:1");
+    FAIL() << "expected an error without a GPU";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind("unet_train --device cuda:1: ", 0), 0u) << msg;
+    EXPECT_TRUE(msg.find("no CUDA device present") != std::string::npos ||
+                msg.find("no CUDA backend") != std::string::npos)
+        << msg;
+  }
+  EXPECT_EQ(cuda_bound_device(), -1) << "a failed choice binds nothing";
+  EXPECT_NO_THROW(use_cuda_device(Device::cpu(), "cpu is always fine"));
+}
+
 }  // namespace
 }  // namespace unet

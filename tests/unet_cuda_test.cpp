@@ -75,6 +75,34 @@ void expect_step_matches_cpu(MathMode math, double l2_tol, const model::UNetConf
   }
 }
 
+// --device cuda:N: the process binds to one GPU, a device that does not exist is refused by
+// name, and a tensor on another GPU than the bound one is an error (one GPU per process).
+TEST(UNetCuda, OneProcessUsesOneChosenGpu) {
+  UNET_REQUIRE_CUDA();
+  const int count = cuda_device_count();
+  try {
+    use_cuda_device(Device::cuda(count), "unet_train --device cuda:" + std::to_string(count));
+    FAIL() << "cuda:" << count << " should not exist";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(
+        msg.find("does not exist: this machine has " + std::to_string(count) + " CUDA device"),
+        std::string::npos)
+        << msg;
+  }
+  const Tensor t = Tensor::zeros({4}, DType::kFloat32, Device::cuda(0));  // binds cuda:0 (or is)
+  EXPECT_EQ(cuda_bound_device(), 0);
+  EXPECT_EQ(cuda_device_index(), 0);
+  try {
+    Tensor::zeros({4}, DType::kFloat32, Device::cuda(1));
+    FAIL() << "a second GPU in one process must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("already uses cuda:0 and cannot also use cuda:1"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(UNetCuda, SeedTrainingStepMatchesCpuInFp32) {
   UNET_REQUIRE_CUDA();
   // Measured on an H200: relative L2 errors up to 3e-4 at the bottleneck layers (gradients there

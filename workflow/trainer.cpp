@@ -86,7 +86,8 @@ void check_options(const TrainOptions& o) {
   if (!(o.val_fraction >= 0 && o.val_fraction < 1)) {
     throw std::invalid_argument("unet_train: --val-fraction must be in [0, 1)");
   }
-  if (o.device.is_cuda()) require_cuda("unet_train --device cuda");
+  // Binds the process to the chosen GPU before anything creates a CUDA context.
+  if (o.device.is_cuda()) use_cuda_device(o.device, "unet_train --device " + o.device.str());
 }
 
 // The training cache and its split by volume into training and validation slices.

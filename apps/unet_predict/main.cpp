@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   return unet::apps::run_app("unet_predict", [&]() {
     predict::validate_args(a);
     const unet::Device device = unet::parse_device(a.device);
-    if (device.is_cuda()) unet::require_cuda("unet_predict --device " + a.device);
+    if (device.is_cuda()) unet::use_cuda_device(device, "unet_predict --device " + a.device);
     const unet::workflow::CheckpointContents ckpt = unet::workflow::read_checkpoint(a.checkpoint);
     const unet::workflow::Preprocess preprocess = ckpt.preprocess();
     unet::model::UNet net = unet::workflow::load_model(ckpt);
