@@ -97,6 +97,9 @@ void validate_options(const Options& o) {
 //   - a body arrives within --read-timeout plus its Content-Length at --min-rate, and an answer
 //     leaves within the same allowance for its size;
 //   - no read or write waits longer than --read-timeout for the next bytes;
+//   - a request head is at most 64 KiB (httplib caps each line at 8 KiB but not their number, and
+//     one client streaming headers for the whole --header-timeout took the server from 14 MB to
+//     408 MB of RSS);
 //   - a kept-alive connection waits at most --keep-alive for its next request.
 // So a connection holds one of the --threads threads for a bounded time whatever the client does.
 // A request cut off by a limit is answered 408 (routes.cpp's error handler asks
@@ -111,6 +114,8 @@ using Clock = std::chrono::steady_clock;
 constexpr int kMaxRequestsPerConnection = 100;
 constexpr double kLongestAllowanceS = 1e7;  // "no limit", still far from Clock overflow
 constexpr auto kPollSlice = std::chrono::milliseconds(200);  // how often a wait checks for stop
+// Request line plus headers; browsers send a few KiB, nginx's default allows 32 KiB.
+constexpr uint64_t kMaxHeadBytes = 64 * 1024;
 
 Clock::duration seconds_of(double s) {
   return std::chrono::duration_cast<Clock::duration>(
@@ -135,7 +140,15 @@ int poll_slice(int fd, short events, Clock::duration left) {
 
 class DeadlineStream final : public httplib::Stream {
  public:
-  enum class Failure { kNone, kHeaderDeadline, kBodyDeadline, kSilence, kBodyEnded, kStopping };
+  enum class Failure {
+    kNone,
+    kHeaderDeadline,
+    kBodyDeadline,
+    kSilence,
+    kBodyEnded,
+    kHeadTooLarge,
+    kStopping
+  };
 
   DeadlineStream(int fd, const Options& o, const std::atomic<socket_t>& listening)
       : fd_(fd),
@@ -164,7 +177,7 @@ class DeadlineStream final : public httplib::Stream {
     read_deadline_ = start + seconds_of(o_.header_timeout_s);
     in_body_ = headers_seen_ = wrote_ = chunked_ = false;
     length_known_ = true;
-    content_length_ = body_read_ = sent_ = 0;
+    content_length_ = body_read_ = sent_ = head_read_ = 0;
     failure_ = Failure::kNone;
   }
 
@@ -219,6 +232,10 @@ class DeadlineStream final : public httplib::Stream {
       case Failure::kBodyEnded:
         return {400, "the request body ended after " + of_body +
                          " (its Content-Length); send the whole file"};
+      case Failure::kHeadTooLarge:
+        return {431, "the request line and headers are over " +
+                         std::to_string(kMaxHeadBytes / 1024) +
+                         " KiB; send fewer or shorter headers"};
       case Failure::kStopping:
         return {503, "the server is stopping; send the request again once it is back"};
     }
@@ -233,7 +250,9 @@ class DeadlineStream final : public httplib::Stream {
     const std::string body = nlohmann::json{{"error", f.message}}.dump();
     const std::string text =
         "HTTP/1.1 " + std::to_string(f.status) +
-        (f.status == 408 ? " Request Timeout" : " Service Unavailable") +
+        (f.status == 408   ? " Request Timeout"
+         : f.status == 431 ? " Request Header Fields Too Large"
+                           : " Service Unavailable") +
         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
         "\r\nConnection: close\r\n\r\n" + body;
     for (size_t off = 0; off < text.size();) {
@@ -254,6 +273,10 @@ class DeadlineStream final : public httplib::Stream {
   ssize_t read(char* ptr, size_t size) override {
     if (buf_pos_ == buf_len_ && !fill()) return eof_ ? 0 : -1;
     const size_t n = std::min(size, buf_len_ - buf_pos_);
+    if (!in_body_ && (head_read_ += n) > kMaxHeadBytes) {
+      failure_ = Failure::kHeadTooLarge;
+      return -1;
+    }
     std::memcpy(ptr, buf_.data() + buf_pos_, n);
     buf_pos_ += n;
     if (in_body_) body_read_ += n;
@@ -362,7 +385,7 @@ class DeadlineStream final : public httplib::Stream {
   Clock::time_point read_deadline_, body_start_, write_start_;
   bool in_body_ = false, headers_seen_ = false, wrote_ = false, chunked_ = false;
   bool length_known_ = true;
-  uint64_t content_length_ = 0, body_read_ = 0, sent_ = 0;
+  uint64_t content_length_ = 0, body_read_ = 0, sent_ = 0, head_read_ = 0;
   Failure failure_ = Failure::kNone;
 };
 
@@ -433,9 +456,11 @@ class ServeServer final : public httplib::Server {
                              [&strm](httplib::Request& req) { strm.headers_done(req); });
         if (!ok && !strm.wrote()) strm.answer_failure();
         if (!ok || client_closes || strm.must_close()) {
-          // Only a refusal that left a body unsent is worth waiting for; a client cut off by a
-          // limit gets no more time.
-          linger = ok && strm.failure() == DeadlineStream::Failure::kNone && strm.body_unread();
+          // Only a refusal of what the client is still sending is worth waiting for (an unread
+          // body, a head over the limit); a client cut off by a time limit gets no more time.
+          const DeadlineStream::Failure why = strm.failure();
+          linger = (ok && why == DeadlineStream::Failure::kNone && strm.body_unread()) ||
+                   why == DeadlineStream::Failure::kHeadTooLarge;
           break;
         }
       }
