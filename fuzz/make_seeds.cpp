@@ -105,7 +105,7 @@ void nifti_seeds(const fs::path& out, const fs::path& scratch) {
 }
 
 void serve_upload_seeds(const fs::path& out, const fs::path& scratch) {
-  // The default preprocessing is 256x256 stride: 8x8 and 16x16 slices map, 6x6 does not.
+  // Sizes that do and do not divide the default 256x256 stride grid (inference takes any size).
   const fs::path dir = out / "serve_upload";
   put(dir, "valid_i16_8x8x2.nii.gz",
       nifti_bytes(scratch, "s1.nii.gz", 8, 8, 2, NIFTI_TYPE_INT16, false));
@@ -113,7 +113,7 @@ void serve_upload_seeds(const fs::path& out, const fs::path& scratch) {
       nifti_bytes(scratch, "s2.nii", 16, 16, 1, NIFTI_TYPE_FLOAT32, false));
   put(dir, "valid_u8_4x8x2_nifti2.nii",
       nifti_bytes(scratch, "s3.nii", 4, 8, 2, NIFTI_TYPE_UINT8, true));
-  put(dir, "broken_unmappable_6x6x1.nii",
+  put(dir, "valid_u8_6x6x1_any_size.nii",
       nifti_bytes(scratch, "s4.nii", 6, 6, 1, NIFTI_TYPE_UINT8, false));
   put(dir, "broken_text.txt", "<html>not a volume</html>\n");
   put(dir, "broken_gzip_text.gz", gzip("just some text, not a NIfTI header\n", scratch));
@@ -225,7 +225,8 @@ void manifest_seeds(const fs::path& out) {
     if (at == std::string::npos) throw std::runtime_error("seed edit: no '" + from + "'");
     return s.replace(at, from.size(), to);
   };
-  put(dir, "broken_version.json", edited("\"version\": 1", "\"version\": 2"));
+  put(dir, "broken_version.json",
+      edited("\"version\": " + std::to_string(unet::io::kSliceCacheVersion), "\"version\": 99"));
   put(dir, "broken_num_slices.json", edited("\"num_slices\": 5", "\"num_slices\": 4"));
   put(dir, "broken_truncated.json", valid.substr(0, valid.size() / 2));
   put(dir, "broken_wrong_type.json", edited("\"height\": 128", "\"height\": \"128\""));
