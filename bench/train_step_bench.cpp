@@ -6,9 +6,11 @@
 //
 //   train_step_bench --benchmark_filter=cpu     (CPU configs)
 //   train_step_bench --benchmark_filter=cuda    (GPU configs: seed at batch 10/32, fp32 and TF32)
+//   UNET_PROFILE=1 train_step_bench ...         (also a per-op time table per config, on stderr)
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -16,6 +18,7 @@
 #include "engine/device.h"
 #include "engine/kernel_config.h"
 #include "engine/optim.h"
+#include "engine/profiler.h"
 #include "model/unet.h"
 #include "workflow/train_step.h"
 
@@ -54,6 +57,7 @@ void run_train_step(benchmark::State& state, Device device, MathMode math, int b
   else
     cpu_reset_peak();
   const size_t allocs_before = device.is_cuda() ? cuda_memory_stats().system_allocs : 0;
+  reset_op_profile();  // with UNET_PROFILE=1: only the timed steps below
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     step();
@@ -66,6 +70,11 @@ void run_train_step(benchmark::State& state, Device device, MathMode math, int b
   state.counters["peak_GiB"] = double(mem.peak_bytes) / (1024.0 * 1024 * 1024);
   if (device.is_cuda())
     state.counters["cudaMalloc_in_loop"] = double(mem.system_allocs - allocs_before);
+  if (profiling_enabled()) {
+    std::fprintf(stderr, "per-op time over %lld timed steps (%s, batch %d, %dx%d):\n%s",
+                 static_cast<long long>(state.iterations()), math_mode_name(math), batch, size,
+                 size, op_profile_table().c_str());
+  }
   kernel_config().math = MathMode::kFp32;
 }
 

@@ -214,6 +214,41 @@ void memset_zero(void* dst, size_t bytes) {
   if (bytes) UNET_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, cuda_stream()));
 }
 
+namespace {
+std::mutex event_mutex;
+std::vector<cudaEvent_t>& event_pool() {
+  static auto* pool = new std::vector<cudaEvent_t>();  // leaked: outlives static destructors
+  return *pool;
+}
+}  // namespace
+
+void* event_record() {
+  cudaEvent_t e = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(event_mutex);
+    if (!event_pool().empty()) {
+      e = event_pool().back();
+      event_pool().pop_back();
+    }
+  }
+  if (!e) UNET_CUDA_CHECK(cudaEventCreate(&e));
+  UNET_CUDA_CHECK(cudaEventRecord(e, cuda_stream()));
+  return e;
+}
+
+float event_elapsed_ms(void* start, void* end) {
+  UNET_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(end)));
+  float ms = 0;
+  UNET_CUDA_CHECK(
+      cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
+  return ms;
+}
+
+void event_release(void* event) {
+  std::lock_guard<std::mutex> lock(event_mutex);
+  event_pool().push_back(static_cast<cudaEvent_t>(event));
+}
+
 void* host_alloc_pinned(size_t bytes) {
   cuda_device_index();  // the context this creates belongs to the bound device
   void* p = nullptr;

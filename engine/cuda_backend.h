@@ -14,5 +14,11 @@ void memset_zero(void* dst, size_t bytes);
 // Pinned host memory for the data loader (page-locked, so host-to-device copies run async).
 void* host_alloc_pinned(size_t bytes);
 void host_free_pinned(void* ptr);
+// Timing events for the op profiler (engine/profiler.h): a CUDA event recorded now on the engine
+// stream (reused from a pool), the milliseconds between two of them (waits for `end`), and the
+// event's return to the pool.
+void* event_record();
+float event_elapsed_ms(void* start, void* end);
+void event_release(void* event);
 
 }  // namespace unet::cuda_backend

@@ -40,6 +40,9 @@ void memcpy(void*, const void*, size_t, CopyKind) { no_backend("cuda memcpy"); }
 void memset_zero(void*, size_t) { no_backend("cuda memset"); }
 void* host_alloc_pinned(size_t) { no_backend("pinned host memory"); }
 void host_free_pinned(void*) {}
+void* event_record() { no_backend("cuda event"); }
+float event_elapsed_ms(void*, void*) { no_backend("cuda event"); }
+void event_release(void*) {}
 }  // namespace cuda_backend
 }  // namespace unet
 #endif

@@ -1,7 +1,8 @@
 // The one place an op front-end chooses its backend. Every op in engine/ops_*.cpp and
-// engine/optim.cpp hands dispatch() three callables, one per backend:
+// engine/optim.cpp hands dispatch() a tag (its name and the FLOPs and bytes of the call, for the
+// UNET_PROFILE=1 timeline, engine/profiler.h) and three callables, one per backend:
 //
-//   dispatch(x,
+//   dispatch({"relu.forward", 0, 8.0 * n}, x,
 //            [&] { kernels::relu_forward_ref<float>(n, x.f32(), y.f32()); },  // naive loops
 //            [&] { kernels::relu_forward_cpu(n, x.f32(), y.f32()); },         // fast CPU path
 //            [&](kernels::Stream st) { kernels::relu_forward_cuda(n, x.f32(), y.f32(), st); });
@@ -14,6 +15,7 @@
 
 #include "engine/device.h"
 #include "engine/kernel_config.h"
+#include "engine/profiler.h"
 #include "engine/tensor.h"
 
 namespace unet {
@@ -26,8 +28,10 @@ inline Backend backend_for(const Tensor& t) {
 }
 
 template <typename RefFn, typename CpuFn, typename CudaFn>
-void dispatch(const Tensor& on, RefFn&& ref, CpuFn&& cpu, CudaFn&& cuda) {
-  switch (backend_for(on)) {
+void dispatch(const OpTag& tag, const Tensor& on, RefFn&& ref, CpuFn&& cpu, CudaFn&& cuda) {
+  const Backend backend = backend_for(on);
+  const OpTimer timer(tag, backend == Backend::kCuda);  // a no-op unless profiling
+  switch (backend) {
     case Backend::kCpuReference:
       ref();
       return;

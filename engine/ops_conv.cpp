@@ -51,7 +51,7 @@ kernels::Conv2dCpuVariant cpu_variant(const kernels::Conv2dShape& s) {
 void conv_forward(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& w, const Tensor& b,
                   Tensor& y, bool relu) {
   dispatch(
-      x,
+      {"conv2d.forward", s.flops(), 4.0 * double(s.x_size() + s.w_size() + s.y_size())}, x,
       [&] { kernels::conv2d_forward_ref<float>(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu); },
       [&] {
         if (cpu_variant(s) == kernels::Conv2dCpuVariant::kWinogradF2) {
@@ -72,7 +72,7 @@ void conv_forward(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& 
 void conv_backward_data(const kernels::Conv2dShape& s, const Tensor& dy, const Tensor& w,
                         const Tensor& relu_y, Tensor& dx) {
   dispatch(
-      dy,
+      {"conv2d.backward_data", s.flops(), 4.0 * double(s.x_size() + s.w_size() + s.y_size())}, dy,
       [&] {
         kernels::conv2d_backward_data_ref<float>(s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32());
       },
@@ -96,7 +96,7 @@ void conv_backward_data(const kernels::Conv2dShape& s, const Tensor& dy, const T
 void conv_backward_weight(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& dy,
                           const Tensor& relu_y, Tensor& dw, Tensor& db) {
   dispatch(
-      x,
+      {"conv2d.backward_weight", s.flops(), 4.0 * double(s.x_size() + s.w_size() + s.y_size())}, x,
       [&] {
         kernels::conv2d_backward_weight_ref<float>(s, x.f32(), dy.f32(), opt_ptr(relu_y), dw.f32(),
                                                    opt_mut(db));
@@ -184,6 +184,7 @@ kernels::ConvTranspose2dVariant convt_variant(const kernels::ConvTranspose2dShap
 void convt_forward(const kernels::ConvTranspose2dShape& s, const Tensor& x, const Tensor& w,
                    const Tensor& b, Tensor& y) {
   dispatch(
+      {"conv_transpose2d.forward", s.flops(), 4.0 * double(s.x_size() + s.w_size() + s.y_size())},
       x,
       [&] {
         kernels::conv_transpose2d_forward_ref<float>(s, x.f32(), w.f32(), opt_ptr(b), y.f32());
@@ -198,6 +199,8 @@ void convt_forward(const kernels::ConvTranspose2dShape& s, const Tensor& x, cons
 void convt_backward_data(const kernels::ConvTranspose2dShape& s, const Tensor& w, const Tensor& dy,
                          Tensor& dx) {
   dispatch(
+      {"conv_transpose2d.backward_data", s.flops(),
+       4.0 * double(s.x_size() + s.w_size() + s.y_size())},
       dy,
       [&] { kernels::conv_transpose2d_backward_data_ref<float>(s, dy.f32(), w.f32(), dx.f32()); },
       [&] { kernels::conv_transpose2d_backward_data_cpu(s, dy.f32(), w.f32(), dx.f32()); },
@@ -210,6 +213,8 @@ void convt_backward_data(const kernels::ConvTranspose2dShape& s, const Tensor& w
 void convt_backward_weight(const kernels::ConvTranspose2dShape& s, const Tensor& x,
                            const Tensor& dy, Tensor& dw, Tensor& db) {
   dispatch(
+      {"conv_transpose2d.backward_weight", s.flops(),
+       4.0 * double(s.x_size() + s.w_size() + s.y_size())},
       x,
       [&] {
         kernels::conv_transpose2d_backward_weight_ref<float>(s, x.f32(), dy.f32(), dw.f32(),

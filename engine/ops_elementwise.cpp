@@ -16,7 +16,8 @@ Tensor relu(const Tensor& x) {
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
   dispatch(
-      x, [&] { kernels::relu_forward_ref<float>(n, x.f32(), y.f32()); },
+      {"relu.forward", 0, 8.0 * n}, x,
+      [&] { kernels::relu_forward_ref<float>(n, x.f32(), y.f32()); },
       [&] { kernels::relu_forward_cpu(n, x.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::relu_forward_cuda(n, x.f32(), y.f32(), st); });
   if (needs_grad({x})) {
@@ -24,7 +25,8 @@ Tensor relu(const Tensor& x) {
     record(y, "relu", {x}, [ys, n](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       dispatch(
-          dy, [&] { kernels::relu_backward_ref<float>(n, ys.f32(), dy.f32(), dx.f32()); },
+          {"relu.backward", 0, 12.0 * n}, dy,
+          [&] { kernels::relu_backward_ref<float>(n, ys.f32(), dy.f32(), dx.f32()); },
           [&] { kernels::relu_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
           [&](kernels::Stream st) {
             kernels::relu_backward_cuda(n, ys.f32(), dy.f32(), dx.f32(), st);
@@ -40,7 +42,8 @@ Tensor leaky_relu(const Tensor& x, float slope) {
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
   dispatch(
-      x, [&] { kernels::leaky_relu_forward_ref<float>(n, slope, x.f32(), y.f32()); },
+      {"leaky_relu.forward", 0, 8.0 * n}, x,
+      [&] { kernels::leaky_relu_forward_ref<float>(n, slope, x.f32(), y.f32()); },
       [&] { kernels::leaky_relu_forward_cpu(n, slope, x.f32(), y.f32()); },
       [&](kernels::Stream st) {
         kernels::leaky_relu_forward_cuda(n, slope, x.f32(), y.f32(), st);
@@ -50,7 +53,7 @@ Tensor leaky_relu(const Tensor& x, float slope) {
     record(y, "leaky_relu", {x}, [xs, n, slope](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       dispatch(
-          dy,
+          {"leaky_relu.backward", 0, 12.0 * n}, dy,
           [&] { kernels::leaky_relu_backward_ref<float>(n, slope, xs.f32(), dy.f32(), dx.f32()); },
           [&] { kernels::leaky_relu_backward_cpu(n, slope, xs.f32(), dy.f32(), dx.f32()); },
           [&](kernels::Stream st) {
@@ -67,7 +70,8 @@ Tensor sigmoid(const Tensor& x) {
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
   dispatch(
-      x, [&] { kernels::sigmoid_forward_ref<float>(n, x.f32(), y.f32()); },
+      {"sigmoid.forward", 0, 8.0 * n}, x,
+      [&] { kernels::sigmoid_forward_ref<float>(n, x.f32(), y.f32()); },
       [&] { kernels::sigmoid_forward_cpu(n, x.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::sigmoid_forward_cuda(n, x.f32(), y.f32(), st); });
   if (needs_grad({x})) {
@@ -75,7 +79,8 @@ Tensor sigmoid(const Tensor& x) {
     record(y, "sigmoid", {x}, [ys, n](const Tensor& dy) {
       Tensor dx = detail::empty_like(dy);
       dispatch(
-          dy, [&] { kernels::sigmoid_backward_ref<float>(n, ys.f32(), dy.f32(), dx.f32()); },
+          {"sigmoid.backward", 0, 12.0 * n}, dy,
+          [&] { kernels::sigmoid_backward_ref<float>(n, ys.f32(), dy.f32(), dx.f32()); },
           [&] { kernels::sigmoid_backward_cpu(n, ys.f32(), dy.f32(), dx.f32()); },
           [&](kernels::Stream st) {
             kernels::sigmoid_backward_cuda(n, ys.f32(), dy.f32(), dx.f32(), st);
@@ -94,7 +99,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = detail::empty_like(a);
   const int64_t n = a.numel();
   dispatch(
-      a, [&] { kernels::add_ref<float>(n, a.f32(), b.f32(), y.f32()); },
+      {"add", 0, 12.0 * n}, a, [&] { kernels::add_ref<float>(n, a.f32(), b.f32(), y.f32()); },
       [&] { kernels::add_cpu(n, a.f32(), b.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::add_cuda(n, a.f32(), b.f32(), y.f32(), st); });
   if (needs_grad({a, b})) {
@@ -112,7 +117,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = detail::empty_like(a);
   const int64_t n = a.numel();
   dispatch(
-      a, [&] { kernels::mul_ref<float>(n, a.f32(), b.f32(), y.f32()); },
+      {"mul", 0, 12.0 * n}, a, [&] { kernels::mul_ref<float>(n, a.f32(), b.f32(), y.f32()); },
       [&] { kernels::mul_cpu(n, a.f32(), b.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::mul_cuda(n, a.f32(), b.f32(), y.f32(), st); });
   if (needs_grad({a, b})) {
@@ -120,7 +125,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     record(y, "mul", {a, b}, [as, bs, n](const Tensor& dy) {
       Tensor da = detail::empty_like(dy), db = detail::empty_like(dy);
       dispatch(
-          dy,
+          {"mul.backward", 0, 24.0 * n}, dy,
           [&] {
             kernels::mul_ref<float>(n, dy.f32(), bs.f32(), da.f32());
             kernels::mul_ref<float>(n, dy.f32(), as.f32(), db.f32());
@@ -144,7 +149,7 @@ Tensor scale(const Tensor& x, float alpha) {
   Tensor y = detail::empty_like(x);
   const int64_t n = x.numel();
   dispatch(
-      x, [&] { kernels::scale_ref<float>(n, alpha, x.f32(), y.f32()); },
+      {"scale", 0, 8.0 * n}, x, [&] { kernels::scale_ref<float>(n, alpha, x.f32(), y.f32()); },
       [&] { kernels::scale_cpu(n, alpha, x.f32(), y.f32()); },
       [&](kernels::Stream st) { kernels::scale_cuda(n, alpha, x.f32(), y.f32(), st); });
   if (needs_grad({x})) {
@@ -159,7 +164,8 @@ Tensor sum(const Tensor& x) {
   const int64_t n = x.numel();
   Tensor y = Tensor::empty({1}, DType::kFloat32, x.device());
   dispatch(
-      x, [&] { y.f32()[0] = static_cast<float>(kernels::sum_ref<float>(n, x.f32())); },
+      {"sum", 0, 4.0 * n}, x,
+      [&] { y.f32()[0] = static_cast<float>(kernels::sum_ref<float>(n, x.f32())); },
       [&] { y.f32()[0] = kernels::sum_cpu(n, x.f32()); },
       [&](kernels::Stream st) {
         Tensor ws = detail::workspace(kernels::sum_cuda_workspace_bytes(n), x.device());

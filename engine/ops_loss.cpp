@@ -43,7 +43,7 @@ Tensor dice_loss(const Tensor& logits, const Tensor& target, float smooth) {
   auto sums = std::make_shared<kernels::DiceSums>();
   Tensor out;
   dispatch(
-      logits,
+      {"dice_loss.forward", 0, 8.0 * n}, logits,
       [&] {
         loss.f32()[0] = kernels::dice_loss_forward_ref<float>(n, logits.f32(), target.f32(), smooth,
                                                               sums.get());
@@ -65,7 +65,7 @@ Tensor dice_loss(const Tensor& logits, const Tensor& target, float smooth) {
     record(loss, op, {logits}, [=](const Tensor& dloss) {
       Tensor dl = detail::empty_like(ls);
       dispatch(
-          dloss,
+          {"dice_loss.backward", 0, 12.0 * n}, dloss,
           [&] {
             kernels::dice_loss_backward_ref<float>(n, ls.f32(), ts.f32(), smooth, *sums,
                                                    dloss.f32()[0], dl.f32());
@@ -91,7 +91,7 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
   if (n == 0) throw std::invalid_argument("bce_with_logits: empty input " + logits.describe());
   Tensor loss = Tensor::empty({1}, DType::kFloat32, logits.device());
   dispatch(
-      logits,
+      {"bce_with_logits.forward", 0, 8.0 * n}, logits,
       [&] {
         loss.f32()[0] = kernels::bce_with_logits_forward_ref<float>(n, logits.f32(), target.f32());
       },
@@ -107,7 +107,7 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
     record(loss, op, {logits}, [=](const Tensor& dloss) {
       Tensor dl = detail::empty_like(ls);
       dispatch(
-          dloss,
+          {"bce_with_logits.backward", 0, 12.0 * n}, dloss,
           [&] {
             kernels::bce_with_logits_backward_ref<float>(n, ls.f32(), ts.f32(), dloss.f32()[0],
                                                          dl.f32());

@@ -38,7 +38,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
   Tensor y = detail::empty_like(x);
   if (!training) {
     dispatch(
-        x,
+        {"batch_norm2d.forward_eval", 0, 8.0 * double(x.numel())}, x,
         [&] {
           kernels::batch_norm2d_forward_eval_ref<float>(s, x.f32(), gamma.f32(), beta.f32(),
                                                         running_mean.f32(), running_var.f32(), eps,
@@ -65,7 +65,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
   Tensor save_mean = Tensor::empty({C}, DType::kFloat32, x.device());
   Tensor save_invstd = Tensor::empty({C}, DType::kFloat32, x.device());
   dispatch(
-      x,
+      {"batch_norm2d.forward_train", 0, 12.0 * double(x.numel())}, x,
       [&] {
         kernels::batch_norm2d_forward_train_ref<float>(
             s, x.f32(), gamma.f32(), beta.f32(), eps, momentum, running_mean.f32(),
@@ -90,7 +90,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
       Tensor dgamma = Tensor::empty({C}, DType::kFloat32, dy.device());
       Tensor dbeta = Tensor::empty({C}, DType::kFloat32, dy.device());
       dispatch(
-          dy,
+          {"batch_norm2d.backward", 0, 16.0 * double(dy.numel())}, dy,
           [&] {
             kernels::batch_norm2d_backward_ref<float>(s, xs.f32(), dy.f32(), gs.f32(),
                                                       save_mean.f32(), save_invstd.f32(), dx.f32(),

@@ -28,7 +28,8 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride) {
   }
   Tensor y = Tensor::empty({s.N, s.P(), s.Q(), s.C}, DType::kFloat32, x.device());
   dispatch(
-      x, [&] { kernels::max_pool2d_forward_ref<float>(s, x.f32(), y.f32()); },
+      {"max_pool2d.forward", 0, 4.0 * double(x.numel() + y.numel())}, x,
+      [&] { kernels::max_pool2d_forward_ref<float>(s, x.f32(), y.f32()); },
       [&] { kernels::max_pool2d_forward_cpu(s, x.f32(), y.f32()); },
       [&](kernels::Stream st) {
         kernels::max_pool2d_forward_cuda(
@@ -40,7 +41,8 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride) {
     record(y, op, {x}, [=](const Tensor& dy) {
       Tensor dx = detail::empty_like(xs);
       dispatch(
-          dy, [&] { kernels::max_pool2d_backward_ref<float>(s, xs.f32(), dy.f32(), dx.f32()); },
+          {"max_pool2d.backward", 0, 4.0 * double(2 * xs.numel() + dy.numel())}, dy,
+          [&] { kernels::max_pool2d_backward_ref<float>(s, xs.f32(), dy.f32(), dx.f32()); },
           [&] { kernels::max_pool2d_backward_cpu(s, xs.f32(), dy.f32(), dx.f32()); },
           [&](kernels::Stream st) {
             kernels::max_pool2d_backward_cuda(
@@ -74,7 +76,8 @@ Tensor concat_channels(const Tensor& a, const Tensor& b) {
     return static_cast<kernels::ConcatVariant>(variant_in_use(kernels::kConcatVariants));
   };
   dispatch(
-      a, [&] { kernels::concat_forward_ref<float>(s, a.f32(), b.f32(), y.f32()); },
+      {"concat.forward", 0, 8.0 * double(y.numel())}, a,
+      [&] { kernels::concat_forward_ref<float>(s, a.f32(), b.f32(), y.f32()); },
       [&] { kernels::concat_forward_cpu(s, a.f32(), b.f32(), y.f32()); },
       [&](kernels::Stream st) {
         kernels::concat_forward_cuda(variant(), s, a.f32(), b.f32(), y.f32(), st);
@@ -85,7 +88,8 @@ Tensor concat_channels(const Tensor& a, const Tensor& b) {
       Tensor da = Tensor::empty(sa, DType::kFloat32, dy.device());
       Tensor db = Tensor::empty(sb, DType::kFloat32, dy.device());
       dispatch(
-          dy, [&] { kernels::concat_backward_ref<float>(s, dy.f32(), da.f32(), db.f32()); },
+          {"concat.backward", 0, 8.0 * double(dy.numel())}, dy,
+          [&] { kernels::concat_backward_ref<float>(s, dy.f32(), da.f32(), db.f32()); },
           [&] { kernels::concat_backward_cpu(s, dy.f32(), da.f32(), db.f32()); },
           [&](kernels::Stream st) {
             kernels::concat_backward_cuda(variant(), s, dy.f32(), da.f32(), db.f32(), st);

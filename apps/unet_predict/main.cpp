@@ -15,6 +15,7 @@
 #include "apps/common/app_main.h"
 #include "apps/unet_predict/predict_app.h"
 #include "engine/device.h"
+#include "engine/profiler.h"
 #include "workflow/checkpoint.h"
 
 namespace predict = unet::apps::predict;
@@ -72,6 +73,10 @@ int main(int argc, char** argv) {
     }
     if (!w.metrics_csv.empty()) {
       std::cout << "metrics: " << w.metrics_csv << ", " << w.metrics_json << "\n";
+    }
+    if (unet::profiling_enabled()) {
+      std::cout << "per-op time (UNET_PROFILE=1; CUDA ops timed with events):\n"
+                << unet::op_profile_table();
     }
     return 0;
   });

@@ -6,6 +6,7 @@
 
 #include "apps/common/app_main.h"
 #include "engine/build_info.h"
+#include "engine/profiler.h"
 #include "workflow/trainer.h"
 
 int main(int argc, char** argv) {
@@ -90,6 +91,10 @@ int main(int argc, char** argv) {
               << "checkpoints: " << r.best_path << ", " << r.last_path << "\n"
               << "metrics: " << r.metrics_path << "\n"
               << "Dice curve: " << r.plot_path << "\n";
+    if (profiling_enabled()) {
+      std::cout << "per-op time over the whole run (UNET_PROFILE=1; CUDA ops timed with events):\n"
+                << op_profile_table();
+    }
     return 0;
   });
 }
