@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev googletest libbenchmark-dev             # tests, benchmarks
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev   # CLI, JSON, the web server
   clang-format                                         # formatting check in the test command
+  clang clang-14 libclang-rt-14-dev libomp-14-dev      # fuzzers, TSan with OpenMP (scripts/sanitize.sh)
   python3-numpy python3-torch                          # the PyTorch reference (CPU) for parity tests
   chromium                                             # headless browser test of unet_serve
 )
