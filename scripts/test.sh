@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README): installs what is missing, builds, checks formatting, runs the whole
-# GoogleTest suite with ctest (CUDA tests skip without a GPU and run with one), and ends with
-# ctest's summary line.
+# GoogleTest suite with ctest (CUDA tests skip without a GPU and run with one), then the sanitizer
+# runs (scripts/sanitize.sh: ASan+UBSan suite, TSan loader/server tests, short fuzz runs; about
+# 30 minutes more on 2 cores), and ends with ctest's summary line and the sanitizer summary lines.
+# Fails if either part fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,6 +20,9 @@ bash scripts/format_check.sh
 set +e
 ctest --test-dir build -j "$JOBS" --output-on-failure --timeout 600 2>&1 | tee build/ctest.log
 status=${PIPESTATUS[0]}
+bash scripts/sanitize.sh 2>&1 | tee build/sanitize.log
+sanitize_status=${PIPESTATUS[0]}
 set -e
 grep -E "tests passed|tests failed" build/ctest.log | tail -n 1
-exit "$status"
+grep -E "^sanitize: " build/sanitize.log
+[ "$status" -eq 0 ] && [ "$sanitize_status" -eq 0 ]
