@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README): installs what is missing, builds, checks formatting, runs the whole
 # GoogleTest suite with ctest (CUDA tests skip without a GPU and run with one), then the sanitizer
-# runs (scripts/sanitize.sh: ASan+UBSan suite, TSan loader/server tests, short fuzz runs; about
-# 30 minutes more on 2 cores), and ends with ctest's summary line and the sanitizer summary lines.
+# runs (scripts/sanitize.sh: ASan+UBSan suite, TSan loader/server tests, short fuzz runs; the time
+# they add is measured in docs/TESTING.md), and ends with ctest's summary line and the sanitizer
+# summary lines.
 # Fails if either part fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
