@@ -121,44 +121,98 @@ std::string magic_text(const unsigned char* m) {
   return out.empty() ? std::string("(empty)") : out;
 }
 
-// A .nii/.nii.gz must start with a NIfTI-1 or NIfTI-2 header whose magic says "single file".
-// niftilib would read a 348-byte header with any other magic as ANALYZE 7.5 and silently drop the
-// orientation; checking the bytes ourselves first also keeps niftilib's own stderr complaints about
-// non-NIfTI files from ever being printed. gzread reads plain files as they are.
-void check_single_file_header(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) fail(path, std::string("cannot open (") + std::strerror(errno) + "); check the path");
+// The file holding the header: the path itself, or the .hdr beside an .img (niftilib's rule).
+std::string header_file(const std::string& path) {
+  for (const char* img : {".img", ".img.gz"}) {
+    if (ends_with(path, img)) {
+      const std::string stem = path.substr(0, path.size() - std::strlen(img));
+      return stem + (ends_with(img, ".gz") ? ".hdr.gz" : ".hdr");
+    }
+  }
+  return path;
+}
+
+// Reads the header's bytes ourselves before niftilib sees them (gzread reads plain files as they
+// are), for what niftilib gets wrong:
+//  - a .nii/.nii.gz must carry the single-file magic ("n+1" / "n+2"): niftilib would read a
+//    348-byte header with any other magic as ANALYZE 7.5 and silently drop the orientation;
+//  - dim[0] must be 1..7: niftilib 3.0.1 copies dim[1 .. dim[0]] of a NIfTI-2 header into
+//    fixed arrays of 8 (a stack overflow for dim[0] = 288, found by fuzz/nifti_fuzz.cpp);
+//  - vox_offset must be a plausible file offset: INT64_MAX overflows niftilib's arithmetic.
+// It also keeps niftilib's own stderr complaints about non-NIfTI files from ever being printed.
+void check_header_bytes(const std::string& path) {
+  const std::string hdr = header_file(path);
+  gzFile f = gzopen(hdr.c_str(), "rb");
+  if (!f) fail(hdr, std::string("cannot open (") + std::strerror(errno) + "); check the path");
   unsigned char h[544] = {0};
   const int got = gzread(f, h, sizeof h);
   gzclose(f);
   if (got < 348) {
-    fail(path, "is " + std::to_string(std::max(got, 0)) +
-                   " bytes (after decompression), too short for a NIfTI header; the file is "
-                   "truncated or not NIfTI");
+    fail(hdr, "is " + std::to_string(std::max(got, 0)) +
+                  " bytes (after decompression), too short for a NIfTI header; the file is "
+                  "truncated or not NIfTI");
   }
   int32_t le = 0;
   std::memcpy(&le, h, 4);
-  const int32_t be = static_cast<int32_t>(__builtin_bswap32(static_cast<uint32_t>(le)));
-  const int32_t size = (le == 348 || le == 540) ? le : be;
-  if (size == 348) {
-    if (std::memcmp(h + 344, "n+1\0", 4) == 0) return;
+  const bool swap = !(le == 348 || le == 540);
+  const int32_t size = swap ? static_cast<int32_t>(__builtin_bswap32(uint32_t(le))) : le;
+  if (size != 348 && size != 540) {
+    fail(hdr, "is not a NIfTI file (its first 4 bytes, sizeof_hdr, are " + std::to_string(le) +
+                  ", not 348 or 540); pass a .nii or .nii.gz volume");
+  }
+  if (size == 540 && got < 540) fail(hdr, "is too short for its NIfTI-2 header; re-export it");
+  const bool single = is_single_file_name(path);
+  if (size == 348 && single) {
     if (std::memcmp(h + 344, "ni1\0", 4) == 0) {
       fail(path,
            "holds the header of a .hdr/.img pair (magic 'ni1'), not a single-file NIfTI; "
            "rename it to .hdr and keep its .img beside it");
     }
-    fail(path, "header magic is '" + magic_text(h + 344) +
-                   "' where a .nii file needs 'n+1' (NIfTI-1): it is an ANALYZE 7.5 header or "
-                   "a corrupt one, and would be read without its orientation; re-export it as "
-                   "NIfTI (an ANALYZE 7.5 volume is read only as a .hdr/.img pair)");
+    if (std::memcmp(h + 344, "n+1\0", 4) != 0) {
+      fail(path, "header magic is '" + magic_text(h + 344) +
+                     "' where a .nii file needs 'n+1' (NIfTI-1): it is an ANALYZE 7.5 header or "
+                     "a corrupt one, and would be read without its orientation; re-export it as "
+                     "NIfTI (an ANALYZE 7.5 volume is read only as a .hdr/.img pair)");
+    }
   }
-  if (size == 540) {
-    if (got >= 8 && std::memcmp(h + 4, "n+2\0", 4) == 0) return;
+  if (size == 540 && single && std::memcmp(h + 4, "n+2\0", 4) != 0) {
     fail(path, "header magic is '" + magic_text(h + 4) +
                    "' where a NIfTI-2 .nii file needs 'n+2'; the file is corrupt, re-export it");
   }
-  fail(path, "is not a NIfTI file (its first 4 bytes, sizeof_hdr, are " + std::to_string(le) +
-                 ", not 348 or 540); pass a .nii or .nii.gz volume");
+  // dim[0] and vox_offset: int16 at 40 and float at 108 (NIfTI-1 / ANALYZE), int64 at 16 and
+  // int64 at 168 (NIfTI-2), in the header's byte order.
+  int64_t ndim = 0;
+  double vox_offset = 0;
+  if (size == 348) {
+    uint16_t d0 = 0;
+    uint32_t off_bits = 0;
+    std::memcpy(&d0, h + 40, 2);
+    std::memcpy(&off_bits, h + 108, 4);
+    if (swap) d0 = __builtin_bswap16(d0), off_bits = __builtin_bswap32(off_bits);
+    float off = 0;
+    std::memcpy(&off, &off_bits, 4);
+    ndim = static_cast<int16_t>(d0);
+    vox_offset = off;
+  } else {
+    uint64_t d0 = 0, off = 0;
+    std::memcpy(&d0, h + 16, 8);
+    std::memcpy(&off, h + 168, 8);
+    if (swap) d0 = __builtin_bswap64(d0), off = __builtin_bswap64(off);
+    ndim = static_cast<int64_t>(d0);
+    vox_offset = double(static_cast<int64_t>(off));
+  }
+  if (ndim < 1 || ndim > 7) {
+    fail(hdr, "header dim[0] is " + std::to_string(ndim) +
+                  " (the number of dimensions must be 1 to 7); the header is corrupt, re-export "
+                  "the file");
+  }
+  constexpr double kMaxOffset = double(int64_t(1) << 40);  // 1 TiB: beyond any real volume file
+  if (!(vox_offset >= 0 && vox_offset <= kMaxOffset)) {
+    std::ostringstream os;
+    os << "header vox_offset " << vox_offset
+       << " is not a valid data offset; the header is corrupt, re-export the file";
+    fail(hdr, os.str());
+  }
 }
 
 // Everything about the header that can be wrong, checked before any data is read.
@@ -250,7 +304,7 @@ void copy_geometry(const nifti_image& nim, NiftiGeometry* g) {
 
 NiftiVolume read_nifti(const std::string& path, const NiftiReadOptions& options) {
   check_file(path);
-  if (is_single_file_name(path)) check_single_file_header(path);
+  check_header_bytes(path);
   std::lock_guard<std::mutex> lock(nifti_mutex());
   nifti_set_debug_level(0);  // niftilib prints its own complaints to stderr otherwise
   NimPtr nim(nifti_image_read(path.c_str(), /*read_data=*/0));

@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 
 #include "io/atomic_file.h"
 #include "io/npy.h"
@@ -41,14 +43,64 @@ const json& field(const json& j, const char* key, const std::string& where) {
   return j.at(key);
 }
 
+// One JSON value as T, checked before it is converted: an integer field must hold an integer in
+// T's range and a floating-point field a finite number T can hold (nlohmann's own conversions of
+// 1e30 to int or 1e300 to float are undefined behaviour, found by fuzz/manifest_fuzz.cpp).
+template <class T>
+T as(const json& v, const char* key, const std::string& where) {
+  auto wrong = [&](const char* what) {
+    fail(where, std::string("manifest field '") + key + "' " + what + " (" + v.dump() + ")");
+  };
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) wrong("must be true or false");
+    return v.get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    if (!v.is_number_integer()) wrong("must be an integer");
+    if (v.is_number_unsigned()) {
+      const uint64_t u = v.get<uint64_t>();
+      if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) wrong("is out of range");
+      return static_cast<T>(u);
+    }
+    const int64_t i = v.get<int64_t>();
+    if (i < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+        i > static_cast<int64_t>(std::numeric_limits<T>::max())) {
+      wrong("is out of range");
+    }
+    return static_cast<T>(i);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!v.is_number()) wrong("must be a number");
+    const double d = v.get<double>();
+    if (!std::isfinite(d) || std::fabs(d) > double(std::numeric_limits<T>::max())) {
+      wrong("is not a finite number in range");
+    }
+    return static_cast<T>(d);
+  } else if constexpr (std::is_same_v<T, json>) {
+    return v;
+  } else {
+    if (!v.is_string()) wrong("must be a string");
+    return v.get<std::string>();
+  }
+}
+
 template <class T>
 T get(const json& j, const char* key, const std::string& where) {
-  const json& v = field(j, key, where);
-  try {
-    return v.get<T>();
-  } catch (const json::exception&) {
-    fail(where, std::string("manifest field '") + key + "' has the wrong type (" + v.dump() + ")");
+  return as<T>(field(j, key, where), key, where);
+}
+
+// An array of T (each element checked like a scalar field).
+template <class T>
+std::vector<T> array_of(const json& v, const char* key, const std::string& where) {
+  if (!v.is_array()) {
+    fail(where, std::string("manifest field '") + key + "' must be an array (" + v.dump() + ")");
   }
+  std::vector<T> out;
+  out.reserve(v.size());
+  for (const json& e : v) out.push_back(as<T>(e, key, where));
+  return out;
+}
+template <class T>
+std::vector<T> get_array(const json& j, const char* key, const std::string& where) {
+  return array_of<T>(field(j, key, where), key, where);
 }
 
 // zlib's CRC-32 in chunks (its length argument is 32-bit).
@@ -195,8 +247,12 @@ SliceCacheManifest manifest_from_json(const std::string& text, const std::string
     v.ny = get<int64_t>(jv, "ny", where);
     v.nz = get<int64_t>(jv, "nz", where);
     if (v.nx <= 0 || v.ny <= 0 || v.nz <= 0) fail(where, "volume '" + v.name + "' has a bad grid");
-    const auto sp = get<std::vector<double>>(jv, "spacing", where);
-    const auto a = get<std::vector<std::vector<double>>>(jv, "voxel_to_world", where);
+    const auto sp = get_array<double>(jv, "spacing", where);
+    std::vector<std::vector<double>> a;
+    for (const json& row :
+         array_of<json>(field(jv, "voxel_to_world", where), "voxel_to_world", where)) {
+      a.push_back(array_of<double>(row, "voxel_to_world", where));
+    }
     if (sp.size() != 3 || a.size() != 4) fail(where, "volume '" + v.name + "' spacing/affine size");
     for (int i = 0; i < 3; ++i) v.spacing[i] = sp[i];
     for (int r = 0; r < 4; ++r) {
@@ -211,7 +267,7 @@ SliceCacheManifest manifest_from_json(const std::string& text, const std::string
     }
     v.first = get<int64_t>(jv, "first", where);
     v.liver_slices = get<int64_t>(jv, "liver_slices", where);
-    v.slices = get<std::vector<int64_t>>(jv, "slices", where);
+    v.slices = get_array<int64_t>(jv, "slices", where);
     for (size_t s = 0; s < v.slices.size(); ++s) {
       if (v.slices[s] < 0 || v.slices[s] >= v.nz || (s && v.slices[s] <= v.slices[s - 1])) {
         fail(where, "volume '" + v.name + "' slice index " + std::to_string(v.slices[s]) +
@@ -220,7 +276,7 @@ SliceCacheManifest manifest_from_json(const std::string& text, const std::string
     }
     m.volumes.push_back(std::move(v));
   }
-  m.volume_of_slice = get<std::vector<int32_t>>(j, "volume_of_slice", where);
+  m.volume_of_slice = get_array<int32_t>(j, "volume_of_slice", where);
   SliceCacheManifest check = m;
   index_volumes(check);
   if (check.volume_of_slice != m.volume_of_slice) {

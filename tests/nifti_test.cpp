@@ -540,6 +540,37 @@ TEST(NiftiReject, WrongMagicInASingleFile) {
                        "'n+2'"));
 }
 
+// Headers that crashed or tripped UBSan inside niftilib under fuzz/nifti_fuzz.cpp: a NIfTI-2
+// dim[0] of 288 (niftilib copies dim[1..dim[0]] into arrays of 8: a stack overflow) and a
+// vox_offset of INT64_MAX (overflowing its offset arithmetic). Both are refused from the header
+// bytes before niftilib reads them, as is a NIfTI-1 dim[0] out of 1..7.
+TEST(NiftiReject, HeaderFieldsThatBreakNiftilib) {
+  TempDir dir;
+  const std::string two = dir.file("two.nii");
+  write_nifti(two, make_geometry(3, 3, 2, 1, 1, 1), std::vector<float>(18, 1), NIFTI_TYPE_INT16,
+              /*nifti2=*/true);
+  patch_header(two, 16, "\x20\x01\0\0");  // dim[0] = 288 (int64, little endian)
+  EXPECT_TRUE(contains(read_error(two),
+                       "header dim[0] is 288 (the number of dimensions must be 1 "
+                       "to 7)"));
+  write_nifti(two, make_geometry(3, 3, 2, 1, 1, 1), std::vector<float>(18, 1), NIFTI_TYPE_INT16,
+              /*nifti2=*/true);
+  patch_header(two, 168, "\xff\xff\xff\xff");
+  patch_header(two, 172, "\xff\xff\xff\x7f");  // vox_offset = INT64_MAX
+  EXPECT_TRUE(
+      contains(read_error(two), "header vox_offset 9.22337e+18 is not a valid data offset"));
+  const std::string one = dir.file("one.nii.gz");
+  write_nifti(one, make_geometry(3, 3, 2, 1, 1, 1), std::vector<float>(18, 1), NIFTI_TYPE_INT16);
+  patch_header(one, 40, "\x09\0\x03\0");  // dim[0] = 9, dim[1] = 3 (int16s)
+  EXPECT_TRUE(contains(read_error(one), "header dim[0] is 9"));
+  // The fuzzer's own inputs, as committed for CI's replay: each is refused, none crashes.
+  for (const auto& e :
+       fs::directory_iterator(fs::path(UNET_SOURCE_DIR) / "fuzz/regressions/nifti")) {
+    SCOPED_TRACE(e.path().string());
+    EXPECT_NE(read_error(e.path().string()), "(no exception)");
+  }
+}
+
 // ANALYZE 7.5 is still read as a .hdr/.img pair, with a warning: it stores no orientation.
 TEST(NiftiRead, AnalyzePairIsReadWithAWarning) {
   TempDir dir;

@@ -164,7 +164,28 @@ TEST_F(SliceCacheTest, RejectsBadManifests) {
   const std::pair<std::function<void(nlohmann::json&)>, std::string> cases[] = {
       {[](auto& j) { j["version"] = 99; }, "manifest version 99 is not supported"},
       {[](auto& j) { j.erase("height"); }, "manifest has no 'height'"},
-      {[](auto& j) { j["width"] = "wide"; }, "manifest field 'width' has the wrong type"},
+      {[](auto& j) { j["width"] = "wide"; }, "manifest field 'width' must be an integer"},
+      // Found by fuzz/manifest_fuzz.cpp (fuzz/regressions/manifest): numbers that nlohmann would
+      // convert with undefined behaviour (1e30 to int, 1e300 to float) or that do not fit.
+      {[](auto& j) { j["height"] = 1e30; }, "manifest field 'height' must be an integer (1e+30)"},
+      {[](auto& j) { j["version"] = 2.5; }, "manifest field 'version' must be an integer"},
+      {[](auto& j) { j["height"] = 4294967296LL; }, "manifest field 'height' is out of range"},
+      {[](auto& j) { j["volumes"][0]["nx"] = 1e300; }, "manifest field 'nx' must be an integer"},
+      {[](auto& j) { j["window"]["lo"] = 1e300; },
+       "manifest field 'lo' is not a finite number in range"},
+      {[](auto& j) { j["normalization"]["mean"] = "zero"; },
+       "manifest field 'mean' must be a number"},
+      {[](auto& j) { j["keep_empty"] = 1; }, "manifest field 'keep_empty' must be true or false"},
+      {[](auto& j) {
+         j["volumes"][0]["slices"] = {1, 2.5, 5};
+       },
+       "manifest field 'slices' must be an integer"},
+      {[](auto& j) { j["volume_of_slice"] = 3; },
+       "manifest field 'volume_of_slice' must be an array"},
+      {[](auto& j) {
+         j["volumes"][0]["voxel_to_world"][1] = {0, 1, "x", 0};
+       },
+       "manifest field 'voxel_to_world' must be a number"},
       {[](auto& j) { j["resample"] = "cubic"; }, "unknown resample mode 'cubic'"},
       {[](auto& j) { j["normalization"]["std"] = 0.0; }, "std > 0"},
       {[](auto& j) {
