@@ -616,13 +616,21 @@ int main(int argc, char** argv) {
     // SIGINT/SIGTERM: the handler only writes the signal number to a pipe (async-signal-safe);
     // a thread reading it stops the server from ordinary code. (sigwait would need the signals
     // blocked in every thread, and OpenBLAS/OpenMP start theirs before main.)
+    std::atomic<bool> listen_ended{false};
     std::thread stopper([&] {
       const int sig = stop_pipe.wait();
       if (sig > 0) std::cout << "unet_serve: signal " << sig << ", stopping" << std::endl;
       queue.shutdown();  // wakes long polls so the server's threads can finish
+      // httplib's stop() does nothing until listen_after_bind() is running, and a signal can come
+      // between the "listening" line and that call (a SIGTERM right after start was lost under CPU
+      // load and the server never stopped): wait for it to run first.
+      while (!server.is_running() && !listen_ended) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
       server.stop();
     });
     const bool ok = server.listen_after_bind();
+    listen_ended = true;
     stop_pipe.notify(0);  // listen ended by itself: release the stopper thread
     stopper.join();
     std::cout << "unet_serve: stopped" << std::endl;
