@@ -19,6 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <type_traits>
+#include <vector>
 
 #include "io/atomic_file.h"
 #include "io/orientation.h"
@@ -206,6 +207,23 @@ void check_header_bytes(const std::string& path) {
                   " (the number of dimensions must be 1 to 7); the header is corrupt, re-export "
                   "the file");
   }
+  // dim[1..dim[0]] must be positive: niftilib would turn 0 or -4 into 1 before we see them.
+  for (int64_t d = 1; d <= ndim; ++d) {
+    int64_t v = 0;
+    if (size == 348) {
+      uint16_t raw = 0;
+      std::memcpy(&raw, h + 40 + 2 * d, 2);
+      v = static_cast<int16_t>(swap ? __builtin_bswap16(raw) : raw);
+    } else {
+      uint64_t raw = 0;
+      std::memcpy(&raw, h + 16 + 8 * d, 8);
+      v = static_cast<int64_t>(swap ? __builtin_bswap64(raw) : raw);
+    }
+    if (v < 1) {
+      fail(hdr, "header dimension " + std::to_string(d) + " is " + std::to_string(v) +
+                    " (must be at least 1); the header is corrupt, re-export the file");
+    }
+  }
   constexpr double kMaxOffset = double(int64_t(1) << 40);  // 1 TiB: beyond any real volume file
   if (!(vox_offset >= 0 && vox_offset <= kMaxOffset)) {
     std::ostringstream os;
@@ -213,6 +231,23 @@ void check_header_bytes(const std::string& path) {
        << " is not a valid data offset; the header is corrupt, re-export the file";
     fail(hdr, os.str());
   }
+}
+
+constexpr int64_t kStreamCheckBytes = int64_t(256) << 20;
+
+// Bytes a gzip file decompresses to, counted up to `limit` (stops there), in 1 MiB steps.
+int64_t gz_length_up_to(const char* file, int64_t limit) {
+  gzFile f = gzopen(file, "rb");
+  if (!f) return 0;
+  std::vector<char> buf(1 << 20);
+  int64_t total = 0;
+  while (total < limit) {
+    const int got = gzread(f, buf.data(), static_cast<unsigned>(buf.size()));
+    if (got <= 0) break;
+    total += got;
+  }
+  gzclose(f);
+  return total;
 }
 
 // Everything about the header that can be wrong, checked before any data is read.
@@ -265,12 +300,23 @@ void validate_header(const std::string& path, const nifti_image& nim,
     }
   }
   // An uncompressed file can be checked for completeness before reading it.
+  const int64_t need = nim.iname_offset + count * nim.nbyper;
   if (!nifti_is_gzfile(nim.iname) && nim.nifti_type != NIFTI_FTYPE_ASCII) {
     const int64_t have = nifti_get_filesize(nim.iname);
-    const int64_t need = nim.iname_offset + count * nim.nbyper;
     if (have >= 0 && have < need) {
       fail(path, "file is truncated: " + std::to_string(have) + " bytes, the header needs " +
                      std::to_string(need) + "; re-export or re-download it");
+    }
+  } else if (nifti_is_gzfile(nim.iname) && need > kStreamCheckBytes) {
+    // A compressed file says how long it is only when decompressed: a 112-byte .nii.gz claiming
+    // 1024^3 float64 voxels would make niftilib allocate 8 GiB before finding out (found by
+    // fuzz/serve_upload_fuzz.cpp). Above kStreamCheckBytes, count the bytes first, in a small
+    // buffer; below it the allocation is cheap and niftilib's own read finds the truncation.
+    const int64_t have = gz_length_up_to(nim.iname, need);
+    if (have < need) {
+      fail(path, "compressed file is truncated: it holds " + std::to_string(have) +
+                     " bytes, the header needs " + std::to_string(need) +
+                     "; re-export or re-download it");
     }
   }
 }

@@ -563,6 +563,18 @@ TEST(NiftiReject, HeaderFieldsThatBreakNiftilib) {
   write_nifti(one, make_geometry(3, 3, 2, 1, 1, 1), std::vector<float>(18, 1), NIFTI_TYPE_INT16);
   patch_header(one, 40, "\x09\0\x03\0");  // dim[0] = 9, dim[1] = 3 (int16s)
   EXPECT_TRUE(contains(read_error(one), "header dim[0] is 9"));
+  write_nifti(one, make_geometry(3, 3, 2, 1, 1, 1), std::vector<float>(18, 1), NIFTI_TYPE_INT16);
+  patch_header(one, 44, "\xfc\xff\x02\0");  // dim[2] = -4 (niftilib would read it as 1)
+  EXPECT_TRUE(contains(read_error(one), "header dimension 2 is -4 (must be at least 1)"));
+  // A tiny .nii.gz whose header claims 1024^3 float64 voxels: refused from the compressed length,
+  // before niftilib allocates 8 GiB for it.
+  const std::string big = dir.file("big.nii.gz");
+  write_nifti(big, make_geometry(4, 4, 4, 1, 1, 1), std::vector<float>(64, 1), NIFTI_TYPE_FLOAT64);
+  patch_header(big, 42, "\0\x04\0\x04");  // dim[1] = dim[2] = 1024
+  patch_header(big, 46, "\0\x04\x01\0");  // dim[3] = 1024, dim[4] = 1
+  EXPECT_TRUE(contains(read_error(big),
+                       "compressed file is truncated: it holds 864 bytes, the "
+                       "header needs 8589934944"));
   // The fuzzer's own inputs, as committed for CI's replay: each is refused, none crashes.
   for (const auto& e :
        fs::directory_iterator(fs::path(UNET_SOURCE_DIR) / "fuzz/regressions/nifti")) {
