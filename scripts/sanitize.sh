@@ -79,7 +79,7 @@ run_asan() {
     record asan FAILED $((SECONDS - t0)) "build (build-asan.log)"
     return
   fi
-  "${NICE[@]}" ctest --test-dir build-asan -j "$JOBS" --output-on-failure --timeout 1500 \
+  UNET_TEST_SLOWDOWN=10 "${NICE[@]}" ctest --test-dir build-asan -j "$JOBS" --output-on-failure --timeout 1500 \
     > build-asan/ctest.log 2>&1
   local rc=$?
   local line
@@ -116,7 +116,7 @@ run_tsan() {
   # the other uninstrumented system libraries: libcpp-httplib, libstdc++) make through intercepted
   # calls such as memset are not checked, since their own synchronisation is invisible to TSan.
   # Every access made by our code is still checked; no suppression file is used.
-  OMP_TOOL_LIBRARIES=$ARCHER OPENBLAS_NUM_THREADS=1 \
+  OMP_TOOL_LIBRARIES=$ARCHER OPENBLAS_NUM_THREADS=1 UNET_TEST_SLOWDOWN=10 \
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=1 \
 ${TSAN_OPTIONS:-}" \
     "${NICE[@]}" ctest --test-dir build-tsan -j "$JOBS" --output-on-failure --timeout 1500 \

@@ -16,9 +16,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -108,11 +110,15 @@ class ServerProcess {
   bool running() const { return pid_ > 0 && port_ > 0; }
   std::string log() const { return file_contents(log_); }
   // Sends `sig` and waits up to 20 s; the exit code, or -1 (killed, or did not stop in time).
+  // A stop waits for the forward pass in flight, which runs 10-50x slower under ASan or TSan:
+  // scripts/sanitize.sh sets UNET_TEST_SLOWDOWN to stretch the wait by that factor.
   int stop(int sig = SIGTERM) {
     if (pid_ <= 0) return -1;
     kill(pid_, sig);
     int status = 0;
-    for (int i = 0; i < 400; ++i) {
+    const char* slowdown = std::getenv("UNET_TEST_SLOWDOWN");
+    const int polls = 400 * std::max(1, slowdown ? std::atoi(slowdown) : 1);
+    for (int i = 0; i < polls; ++i) {
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
