@@ -118,14 +118,16 @@ enum class JobState { kQueued, kRunning, kDone, kFailed };
 const char* job_state_name(JobState s);
 
 struct JobResult {
+  // The page's grid: the upload in the canonical LPS voxel order (io/orientation.h), so slice k is
+  // an axial slice whatever order the file was stored in; mask_nifti_gz is in the stored order.
   int64_t nx = 0, ny = 0, nz = 0;
   double spacing_mm[3] = {1, 1, 1};
   std::vector<uint8_t> gray;          // nz * ny * nx, the CT windowed for display, 0..255
-  std::vector<uint8_t> mask;          // nz * ny * nx, 0/1, i fastest (NIfTI order)
+  std::vector<uint8_t> mask;          // nz * ny * nx, 0/1, i fastest (canonical order)
   std::vector<int64_t> liver_pixels;  // per axial slice
   int64_t liver_voxels = 0;
   double liver_volume_ml = 0;
-  std::string mask_nifti_gz;  // the mask as a .nii.gz file with the input's geometry
+  std::string mask_nifti_gz;  // the mask as a .nii.gz file in the input's voxel order and geometry
   double seconds = 0;         // inference wall time
 };
 
