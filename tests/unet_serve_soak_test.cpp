@@ -129,12 +129,15 @@ class ServerProcess {
       return "killed by signal " + std::to_string(WTERMSIG(exit_status_));
     return "exited with " + std::to_string(WEXITSTATUS(exit_status_));
   }
-  // Sends `sig`, waits up to 20 s; the exit code, or -1 (killed, or did not stop in time).
+  // Sends `sig`, waits up to 20 s (times UNET_TEST_SLOWDOWN, set by scripts/sanitize.sh, as in
+  // unet_serve_test's twin); the exit code, or -1 (killed, or did not stop in time).
   int stop(int sig) {
     if (pid_ <= 0) return -1;
     kill(pid_, sig);
     int status = 0;
-    for (int i = 0; i < 400; ++i) {
+    const char* slowdown = std::getenv("UNET_TEST_SLOWDOWN");
+    const int polls = 400 * std::max(1, slowdown ? std::atoi(slowdown) : 1);
+    for (int i = 0; i < polls; ++i) {
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
