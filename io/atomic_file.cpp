@@ -25,14 +25,6 @@ std::string folder_of(const std::string& path) {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// What to do about a failed write, by its errno.
-std::string write_advice(int err) {
-  if (err == EFBIG) return "the file-size limit (ulimit -f) is too small for it; raise the limit";
-  if (err == ENOSPC) return "the disk is full; free some space";
-  if (err == EDQUOT) return "the disk quota is exhausted; free some space";
-  return "check free disk space";
-}
-
 // Unique per process and call, so two writers of the same path in one process do not collide.
 std::atomic<unsigned long long> g_temp_counter{0};
 
@@ -86,6 +78,13 @@ int stall_phase_for(const std::string& path) {
 
 }  // namespace
 
+std::string write_failure_advice(int err) {
+  if (err == EFBIG) return "the file-size limit (ulimit -f) is too small for it; raise the limit";
+  if (err == ENOSPC) return "the disk is full; free some space";
+  if (err == EDQUOT) return "the disk quota is exhausted; free some space";
+  return "check free disk space";
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   if (path_.empty() || path_.back() == '/') {
     throw std::invalid_argument("AtomicFile: '" + path_ +
@@ -118,7 +117,7 @@ void AtomicFile::commit() {
     ::close(fd);
     ::unlink(temp_path_.c_str());
     throw std::runtime_error(path_ + ": fsync failed (" + std::strerror(err) + "); " +
-                             write_advice(err));
+                             write_failure_advice(err));
   }
   ::close(fd);
   if (stall_phase_ == kSynced) stall(path_, "synced");
@@ -157,7 +156,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t bytes) 
         ::close(fd);
         throw std::runtime_error(path + ": write failed after " + std::to_string(done) + " of " +
                                  std::to_string(bytes) + " bytes (" + std::strerror(err) + "); " +
-                                 write_advice(err));
+                                 write_failure_advice(err));
       }
       done += static_cast<size_t>(n);
     }
@@ -170,7 +169,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t bytes) 
   if (::close(fd) != 0) {
     const int err = errno;
     throw std::runtime_error(path + ": close failed (" + std::strerror(err) + "); " +
-                             write_advice(err));
+                             write_failure_advice(err));
   }
   file.commit();
 }

@@ -54,6 +54,10 @@ class AtomicFile {
 // Writes `bytes` bytes from `data` to `path` atomically (AtomicFile + write + commit).
 void write_file_atomic(const std::string& path, const void* data, size_t bytes);
 
+// What to do about a failed write, by its errno ("the disk is full; free some space", the
+// file-size limit, ...): the end of a one-line error message.
+std::string write_failure_advice(int err);
+
 // True when `file_name` (a name, no folder) is a temp file of AtomicFile for a target named
 // `target_name`: "<target_name>.tmp.<digits>.<digits>".
 bool is_temp_file_of(const std::string& file_name, const std::string& target_name);

@@ -4,6 +4,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -24,11 +25,16 @@ void write_png(const std::string& path, const uint8_t* pixels, int h, int w, boo
   img.height = static_cast<png_uint_32>(h);
   img.format = rgb ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   AtomicFile file(path);
+  errno = 0;
   if (!png_image_write_to_file(&img, file.temp_path().c_str(), 0, pixels, 0, nullptr)) {
+    // libpng's message is its own ("write error"); errno still says why stdio failed.
+    const int err = errno;
     const std::string msg = img.message;
     png_image_free(&img);
     throw std::runtime_error(path + ": cannot write PNG (" + msg +
-                             "); check the folder is writable and has space");
+                             (err ? ": " + std::string(std::strerror(err)) : "") + "); " +
+                             (err == EACCES || err == EROFS ? "check the folder is writable"
+                                                            : write_failure_advice(err)));
   }
   file.commit();
 }

@@ -16,7 +16,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,6 +46,7 @@
 #include "model/unet.h"
 #include "phantom/phantom.h"
 #include "tests/testing/app_run.h"
+#include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
 #include "workflow/checkpoint.h"
 #include "workflow/predictor.h"
@@ -56,8 +56,6 @@ using json = nlohmann::json;
 using namespace unet;
 using Clock = std::chrono::steady_clock;
 using unet::testing::file_contents;
-
-extern char** environ;
 
 namespace {
 
@@ -81,89 +79,11 @@ double seconds_since(Clock::time_point t0) {
 
 // ---- the server process ----
 
-class ServerProcess {
+// The server as a subprocess (tests/testing/server_process.h), started from this build's binary.
+class ServerProcess : public unet::testing::ServerProcess {
  public:
-  ServerProcess(const std::vector<std::string>& args, const fs::path& log) : log_(log) {
-    std::vector<std::string> argv_s = {kBinary, "--port", "0"};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    const int rc = posix_spawn(&pid_, kBinary.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      pid_ = -1;
-      return;
-    }
-    const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+)/)");
-    for (int i = 0; i < 600 && port_ == 0 && alive(); ++i) {
-      std::smatch m;
-      const std::string text = file_contents(log_);
-      if (std::regex_search(text, m, listening)) port_ = std::stoi(m[1]);
-      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) stop(SIGKILL);
-  }
-  int port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  // Not exited (and not reaped): the "zero crashes" check.
-  bool alive() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_status_ = status;
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-  std::string log() const { return file_contents(log_); }
-  std::string how_it_ended() const {
-    if (WIFSIGNALED(exit_status_))
-      return "killed by signal " + std::to_string(WTERMSIG(exit_status_));
-    return "exited with " + std::to_string(WEXITSTATUS(exit_status_));
-  }
-  // Sends `sig`, waits up to 20 s (times UNET_TEST_SLOWDOWN, set by scripts/sanitize.sh, as in
-  // unet_serve_test's twin); the exit code, or -1 (killed, or did not stop in time).
-  int stop(int sig) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    const char* slowdown = std::getenv("UNET_TEST_SLOWDOWN");
-    const int polls = 400 * std::max(1, slowdown ? std::atoi(slowdown) : 1);
-    for (int i = 0; i < polls; ++i) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return -1;
-  }
-  // Resident memory in kB (VmRSS in /proc/<pid>/status); -1 when unreadable.
-  int64_t rss_kb() const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-    }
-    return -1;
-  }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int exit_status_ = 0;
+  ServerProcess(const std::vector<std::string>& args, const fs::path& log)
+      : unet::testing::ServerProcess(kBinary, args, log) {}
 };
 
 // ---- raw HTTP over loopback ----

@@ -10,7 +10,6 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +33,7 @@
 #include "io/png.h"
 #include "phantom/phantom.h"
 #include "tests/testing/app_run.h"
+#include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/testing.h"
 #include "workflow/checkpoint.h"
@@ -42,8 +42,6 @@
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace unet;
-
-extern char** environ;
 
 namespace {
 
@@ -70,71 +68,11 @@ std::string gzip(const std::string& raw) {
   return file_contents(p);
 }
 
-// The unet_serve binary on a free port, stdout and stderr in a log file.
-class ServerProcess {
+// The server as a subprocess (tests/testing/server_process.h), started from this build's binary.
+class ServerProcess : public unet::testing::ServerProcess {
  public:
-  ServerProcess(const std::vector<std::string>& args, const fs::path& log) : log_(log) {
-    std::vector<std::string> argv_s = {kBinary, "--port", "0"};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    const int rc = posix_spawn(&pid_, kBinary.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      pid_ = -1;
-      return;
-    }
-    // The server prints its port once it listens.
-    const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+)/)");
-    for (int i = 0; i < 600 && port_ == 0; ++i) {
-      std::smatch m;
-      const std::string text = file_contents(log_);
-      if (std::regex_search(text, m, listening)) port_ = std::stoi(m[1]);
-      int status = 0;
-      if (port_ == 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) stop(SIGKILL);
-  }
-  int port() const { return port_; }
-  bool running() const { return pid_ > 0 && port_ > 0; }
-  std::string log() const { return file_contents(log_); }
-  // Sends `sig` and waits up to 20 s; the exit code, or -1 (killed, or did not stop in time).
-  // A stop waits for the forward pass in flight, which runs 10-50x slower under ASan or TSan:
-  // scripts/sanitize.sh sets UNET_TEST_SLOWDOWN to stretch the wait by that factor.
-  int stop(int sig = SIGTERM) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    const char* slowdown = std::getenv("UNET_TEST_SLOWDOWN");
-    const int polls = 400 * std::max(1, slowdown ? std::atoi(slowdown) : 1);
-    for (int i = 0; i < polls; ++i) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return -1;
-  }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
+  ServerProcess(const std::vector<std::string>& args, const fs::path& log)
+      : unet::testing::ServerProcess(kBinary, args, log) {}
 };
 
 // A tiny U-Net (depth 2, base 4) that acts as a soft-tissue threshold, so masks are real shapes

@@ -526,6 +526,14 @@ class StopPipe {
     return byte;
   }
   void notify(int value) { on_stop_signal(value); }
+  // Blocks or unblocks SIGINT/SIGTERM in the calling thread; threads started later inherit it.
+  static void mask_stop_signals(int how) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(how, &set, nullptr);
+  }
 
  private:
   int fds_[2] = {-1, -1};
@@ -575,6 +583,12 @@ int main(int argc, char** argv) {
   return unet::apps::run_app("unet_serve", [&]() {
     serve::validate_options(o);
     signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
+    // SIGINT/SIGTERM go to one thread only: the stopper below. They are blocked here, before the
+    // model's OpenMP pool, httplib's threads and the job worker start, so those inherit the block;
+    // the stopper unblocks them. A signal that comes earlier waits, pending, until then. (Had any
+    // thread taken it: under ThreadSanitizer a handler runs only when its thread next calls into
+    // an intercepted function, and an idle OpenMP thread never does, so the server never stopped.)
+    StopPipe::mask_stop_signals(SIG_BLOCK);
 
     const unet::Device device = unet::parse_device(o.device);
     if (device.is_cuda()) unet::require_cuda("unet_serve --device " + o.device);
@@ -614,10 +628,12 @@ int main(int argc, char** argv) {
               << "unet_serve: listening on http://" << o.host << ":" << port << "/" << std::endl;
 
     // SIGINT/SIGTERM: the handler only writes the signal number to a pipe (async-signal-safe);
-    // a thread reading it stops the server from ordinary code. (sigwait would need the signals
-    // blocked in every thread, and OpenBLAS/OpenMP start theirs before main.)
+    // the stopper thread, the one that has them unblocked, reads it and stops the server from
+    // ordinary code. (Not sigwait: OpenBLAS starts its threads before main, without the block,
+    // and a signal they took would kill the process instead of reaching sigwait.)
     std::atomic<bool> listen_ended{false};
     std::thread stopper([&] {
+      StopPipe::mask_stop_signals(SIG_UNBLOCK);
       const int sig = stop_pipe.wait();
       if (sig > 0) std::cout << "unet_serve: signal " << sig << ", stopping" << std::endl;
       queue.shutdown();  // wakes long polls so the server's threads can finish
