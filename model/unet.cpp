@@ -1,5 +1,6 @@
 #include "model/unet.h"
 
+#include <cmath>
 #include <map>
 #include <random>
 #include <set>
@@ -150,6 +151,49 @@ std::vector<ParamRef> UNet::named_tensors() {
   }
   head_.collect("head", out);
   return out;
+}
+
+namespace {
+
+// Scales conv output channel k by scale[k] and shifts its bias: conv then batch norm (eval) as
+// one conv. Weights KRSC on the CPU, so channel k is one contiguous run of R*S*C values.
+void fold_into_conv(Conv2d& conv, const BatchNorm2d& bn) {
+  const Tensor gamma = bn.gamma.to(Device::cpu()), beta = bn.beta.to(Device::cpu());
+  const Tensor mean = bn.running_mean.to(Device::cpu()), var = bn.running_var.to(Device::cpu());
+  float* w = conv.weight.f32();
+  float* b = conv.bias.f32();
+  const int64_t k_count = conv.weight.dim(0), per_k = conv.weight.numel() / k_count;
+  for (int64_t k = 0; k < k_count; ++k) {
+    // In double, so the folded weights carry one float rounding each, not a chain of them.
+    const double scale = double(gamma.f32()[k]) / std::sqrt(double(var.f32()[k]) + bn.eps);
+    for (int64_t i = 0; i < per_k; ++i) w[k * per_k + i] = float(w[k * per_k + i] * scale);
+    b[k] = float((double(b[k]) - mean.f32()[k]) * scale + beta.f32()[k]);
+  }
+}
+
+}  // namespace
+
+UNet UNet::folded_for_inference() {
+  UNetConfig folded_config = config_;
+  folded_config.norm = Norm::kNone;
+  UNet folded(folded_config, 0);  // on the CPU; every tensor is overwritten below
+  std::map<std::string, Tensor*> by_name;
+  for (const ParamRef& p : folded.named_tensors()) by_name[p.name] = p.tensor;
+  for (const ParamRef& p : named_tensors()) {
+    auto it = by_name.find(p.name);  // batch-norm tensors have no counterpart
+    if (it != by_name.end()) it->second->copy_from(p.tensor->to(Device::cpu()));
+  }
+  if (config_.norm == Norm::kBatch) {
+    auto fold_level = [](const Level& from, Level& into) {
+      fold_into_conv(into.conv1, from.bn1);
+      fold_into_conv(into.conv2, from.bn2);
+    };
+    for (size_t i = 0; i < enc_.size(); ++i) fold_level(enc_[i], folded.enc_[i]);
+    for (size_t i = 0; i < dec_.size(); ++i) fold_level(dec_[i], folded.dec_[i]);
+  }
+  folded.to(device_);
+  folded.set_training(false);
+  return folded;
 }
 
 std::vector<Tensor> UNet::parameters() {

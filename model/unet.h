@@ -64,6 +64,14 @@ class UNet {
   // Names, engine tensors and layouts (for optimiser-state checkpoints and tests).
   std::vector<ParamRef> named_tensors();
 
+  // An inference copy on the same device, in eval mode: each batch norm (with its running
+  // statistics) folded into the conv before it, w' = w * g / sqrt(var + eps) per output channel,
+  // b' = (b - mean) * g / sqrt(var + eps) + beta, so the copy has norm none and, with ReLU, each
+  // conv applies bias and ReLU in its own epilogue: two passes over every activation fewer. Equal
+  // to this net's eval-mode forward up to float rounding. A copy without batch norm is plain.
+  // Not for training: the copy's batch norm is gone, and so are its statistics.
+  UNet folded_for_inference();
+
  private:
   struct Level {
     Conv2d conv1, conv2;

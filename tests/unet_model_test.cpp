@@ -3,6 +3,7 @@
 // reference, and training steps lowering the loss.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
 #include "engine/autograd.h"
@@ -241,6 +242,61 @@ TEST(UNetModel, AdamStepsLowerTheLoss) {
     (step == 0 ? first : last) = loss.item();
   }
   EXPECT_LT(last, first - 0.05f) << "first " << first << ", last " << last;
+}
+
+// Batch norm folded into the convs (the inference copy unet_predict and unet_serve run) gives the
+// eval-mode forward of the unfolded net, with ReLU (bias and ReLU then fused into each conv) and
+// with leaky ReLU, after the statistics have moved away from 0 and 1.
+void expect_folded_matches_eval(model::Activation activation) {
+  UNetConfig config = tiny(model::Norm::kBatch, 3, 4);
+  config.activation = activation;
+  UNet net(config, 11);
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  for (const model::ParamRef& p : net.named_tensors()) {
+    if (p.name.find(".bn") == std::string::npos || p.tensor->dtype() != DType::kFloat32) continue;
+    const bool var = p.name.find("running_var") != std::string::npos;
+    const bool gamma = p.name.find(".weight") != std::string::npos;
+    for (int64_t i = 0; i < p.tensor->numel(); ++i) {
+      const float u = unit(rng);
+      p.tensor->f32()[i] = var ? 0.05f + 2 * u : gamma ? 0.5f + u : u - 0.5f;
+    }
+  }
+  const testing::RefBatch batch = make_batch(2, 16, 12, 4);
+  const Tensor x = to_tensor(batch.x, {2, 16, 12, 1});
+  NoGradGuard no_grad;
+  net.set_training(false);
+  const std::vector<float> want = net.forward(x).to_vector();
+  UNet folded = net.folded_for_inference();
+  EXPECT_EQ(folded.config().norm, model::Norm::kNone);
+  EXPECT_FALSE(folded.training());
+  for (const model::ParamRef& p : folded.named_tensors()) {
+    EXPECT_EQ(p.name.find(".bn"), std::string::npos) << p.name;
+  }
+  const std::vector<float> got = folded.forward(x).to_vector();
+  // One extra float rounding per folded weight and a different summation: fp32 relative ~1e-6
+  // per op over ~14 layers; a wrong channel or sign is off by O(1).
+  EXPECT_TRUE(testing::all_close(got, want, 1e-4f, 1e-5f, "folded vs eval logits"));
+  // The original is untouched: its eval forward is bitwise the same as before.
+  EXPECT_EQ(net.forward(x).to_vector(), want);
+}
+
+TEST(UNetModel, FoldedBatchNormMatchesEvalForwardWithRelu) {
+  expect_folded_matches_eval(model::Activation::kRelu);
+}
+
+TEST(UNetModel, FoldedBatchNormMatchesEvalForwardWithLeakyRelu) {
+  expect_folded_matches_eval(model::Activation::kLeakyRelu);
+}
+
+TEST(UNetModel, FoldingANetWithoutBatchNormCopiesItExactly) {
+  UNet net(tiny(model::Norm::kNone, 3, 4), 12);
+  const testing::RefBatch batch = make_batch(1, 8, 8, 5);
+  const Tensor x = to_tensor(batch.x, {1, 8, 8, 1});
+  NoGradGuard no_grad;
+  net.set_training(false);
+  UNet folded = net.folded_for_inference();
+  EXPECT_EQ(folded.forward(x).to_vector(), net.forward(x).to_vector());
 }
 
 }  // namespace

@@ -152,6 +152,12 @@ model::UNet load_model(const CheckpointContents& ckpt) {
   return net;
 }
 
+model::UNet load_inference_model(const CheckpointContents& ckpt, Device device) {
+  model::UNet folded = load_model(ckpt).folded_for_inference();
+  folded.to(device);
+  return folded;
+}
+
 void load_optimizer_state(const CheckpointContents& ckpt, model::UNet& net, Optimizer& optimizer) {
   std::vector<std::string> names;
   for (const model::ParamRef& p : net.named_tensors()) {

@@ -49,6 +49,9 @@ void save_checkpoint(const std::string& path, model::UNet& net, Optimizer* optim
 CheckpointContents read_checkpoint(const std::string& path);
 // A model built from the checkpoint's config with its weights loaded (on the CPU).
 model::UNet load_model(const CheckpointContents& ckpt);
+// What unet_predict and unet_serve run: load_model, batch norm folded into the convs
+// (UNet::folded_for_inference), on `device`, in eval mode. Describe it by ckpt.config.
+model::UNet load_inference_model(const CheckpointContents& ckpt, Device device);
 // Restores optimizer moments and step count saved by save_checkpoint; throws if absent.
 void load_optimizer_state(const CheckpointContents& ckpt, model::UNet& net, Optimizer& optimizer);
 

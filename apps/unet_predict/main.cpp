@@ -51,9 +51,8 @@ int main(int argc, char** argv) {
     if (device.is_cuda()) unet::use_cuda_device(device, "unet_predict --device " + a.device);
     const unet::workflow::CheckpointContents ckpt = unet::workflow::read_checkpoint(a.checkpoint);
     const unet::workflow::Preprocess preprocess = ckpt.preprocess();
-    unet::model::UNet net = unet::workflow::load_model(ckpt);
-    net.to(device);
-    std::cout << "unet_predict: " << a.checkpoint << " (" << net.config().describe() << ", "
+    unet::model::UNet net = unet::workflow::load_inference_model(ckpt, device);
+    std::cout << "unet_predict: " << a.checkpoint << " (" << ckpt.config.describe() << ", "
               << preprocess.slice.height << "x" << preprocess.slice.width << " "
               << unet::io::resample_name(preprocess.slice.resample) << ") on " << device.str()
               << "\n";

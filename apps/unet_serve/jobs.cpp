@@ -49,10 +49,10 @@ const char* job_state_name(JobState s) {
   return "unknown";
 }
 
-JobQueue::JobQueue(model::UNet net, workflow::Preprocess preprocess, const Options& options,
-                   const TempDir& tmp)
+JobQueue::JobQueue(model::UNet net, model::UNetConfig trained, workflow::Preprocess preprocess,
+                   const Options& options, const TempDir& tmp)
     : net_(std::move(net)),
-      config_(net_.config()),
+      config_(std::move(trained)),
       preprocess_(std::move(preprocess)),
       options_(options),
       tmp_(tmp),

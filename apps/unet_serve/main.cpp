@@ -591,16 +591,15 @@ int main(int argc, char** argv) {
     StopPipe::mask_stop_signals(SIG_BLOCK);
 
     const unet::Device device = unet::parse_device(o.device);
-    if (device.is_cuda()) unet::require_cuda("unet_serve --device " + o.device);
+    if (device.is_cuda()) unet::use_cuda_device(device, "unet_serve --device " + o.device);
     const unet::workflow::CheckpointContents ckpt = unet::workflow::read_checkpoint(o.checkpoint);
     const unet::workflow::Preprocess preprocess = ckpt.preprocess();
-    unet::model::UNet net = unet::workflow::load_model(ckpt);
-    net.to(device);
-    const std::string describe = net.config().describe();
+    unet::model::UNet net = unet::workflow::load_inference_model(ckpt, device);
+    const std::string describe = ckpt.config.describe();
 
     StopPipe stop_pipe;  // before the temp folder exists, so a signal always removes it
     serve::TempDir tmp(o.tmp_dir);
-    serve::JobQueue queue(std::move(net), preprocess, o, tmp);
+    serve::JobQueue queue(std::move(net), ckpt.config, preprocess, o, tmp);
     // Long polls hold a thread each, so the pool (--threads) is larger than httplib's default.
     serve::ServeServer server(o);
     server.set_payload_max_length(static_cast<size_t>(o.max_upload_mb * 1024 * 1024));

@@ -144,9 +144,10 @@ struct JobSnapshot {
 
 class JobQueue {
  public:
-  // The queue owns the model from now on: only its worker thread calls it.
-  JobQueue(model::UNet net, workflow::Preprocess preprocess, const Options& options,
-           const TempDir& tmp);
+  // The queue owns the model from now on: only its worker thread calls it. `trained` is the
+  // checkpoint's config, which /health describes (the net may be its folded inference copy).
+  JobQueue(model::UNet net, model::UNetConfig trained, workflow::Preprocess preprocess,
+           const Options& options, const TempDir& tmp);
   ~JobQueue();  // shutdown() and join the worker
   // Stops the worker (a running job fails between chunks) and wakes every long poll; idempotent.
   void shutdown();
