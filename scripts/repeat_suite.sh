@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the whole ctest suite of a build folder N times in a row and counts the failures: the
+# flaky-test hunt of docs/TESTING.md. Every run's failing tests are kept, so one failure in twenty
+# is named, not only counted.
+# Usage: scripts/repeat_suite.sh <build dir> <runs> [extra ctest arguments...]
+# Environment: JOBS (ctest -j, default 2). Writes <build dir>/repeat/run-<i>.log and prints one
+# line per run and a last line "repeat: <runs> runs, <failed runs> with failures, <failures>
+# failures"; exits 1 if any test failed.
+set -uo pipefail
+if [ $# -lt 2 ]; then
+  echo "usage: $0 <build dir> <runs> [extra ctest arguments...]" >&2
+  exit 2
+fi
+build=$1
+runs=$2
+shift 2
+JOBS=${JOBS:-2}
+mkdir -p "$build/repeat"
+failed_runs=0
+failures=0
+for i in $(seq 1 "$runs"); do
+  t0=$SECONDS
+  log="$build/repeat/run-$i.log"
+  ctest --test-dir "$build" -j "$JOBS" --timeout 600 "$@" > "$log" 2>&1
+  summary=$(grep -E "tests passed|tests failed" "$log" | tail -n 1)
+  # ctest lists each failure as "<n> - <name> (Failed|Timeout|...)" after the summary.
+  failing=$(sed -n '/The following tests FAILED:/,$p' "$log" | grep -E '^[[:space:]]+[0-9]+ - ' |
+    sed -E 's/^[[:space:]]+[0-9]+ - //')
+  n=0
+  [ -n "$failing" ] && n=$(printf '%s\n' "$failing" | wc -l)
+  failures=$((failures + n))
+  [ "$n" -gt 0 ] && failed_runs=$((failed_runs + 1))
+  echo "repeat: run $i/$runs in $((SECONDS - t0)) s (load $(cut -d' ' -f1 /proc/loadavg)): ${summary:-no summary}"
+  [ -n "$failing" ] && printf '  failed: %s\n' $failing
+done
+echo "repeat: $runs runs, $failed_runs with failures, $failures failures"
+[ "$failures" -eq 0 ]
