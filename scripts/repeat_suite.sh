@@ -31,7 +31,7 @@ for i in $(seq 1 "$runs"); do
   failures=$((failures + n))
   [ "$n" -gt 0 ] && failed_runs=$((failed_runs + 1))
   echo "repeat: run $i/$runs in $((SECONDS - t0)) s (load $(cut -d' ' -f1 /proc/loadavg)): ${summary:-no summary}"
-  [ -n "$failing" ] && printf '  failed: %s\n' $failing
+  [ -n "$failing" ] && printf '%s\n' "$failing" | sed 's/^/  failed: /'
 done
 echo "repeat: $runs runs, $failed_runs with failures, $failures failures"
 [ "$failures" -eq 0 ]
