@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "kernels/common/variant_table.h"
 
@@ -29,6 +30,19 @@ struct KernelConfig {
 
 // Process-wide configuration (set it before building graphs; not synchronised across threads).
 KernelConfig& kernel_config();
+
+// Every op's variant table (CUDA and CPU), for listing and for forcing by name.
+const std::vector<const kernels::VariantTable*>& variant_tables();
+
+// Forces variants by a spec "op=variant[,op=variant...]", e.g. "conv2d_cpu=2,conv2d=v3": op is a
+// table's name, variant its number, "v<number>" or row name (VariantTable::parse). Throws
+// std::invalid_argument naming `source`, the bad part and the known names; `config` is unchanged
+// then.
+void force_variants(KernelConfig& config, const std::string& spec, const std::string& source);
+// force_variants(kernel_config(), $UNET_VARIANT, "UNET_VARIANT") when the variable is set and not
+// empty: how a user of unet_train, unet_predict or unet_serve picks a variant for study (every app
+// calls it at start, through run_app).
+void force_variants_from_environment();
 
 // The CUDA variant the engine runs for `table`'s op: the forced one, else the table's default for
 // the math mode. Throws std::invalid_argument when a forced number is not in the table.

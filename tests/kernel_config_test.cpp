@@ -93,6 +93,47 @@ TEST_F(KernelConfigTest, ForcedCpuConvVariantRunsWhereItApplies) {
                  {"unknown variant 3 of conv2d_cpu", "known: 1 cpu_im2col, 2 cpu_winograd_f2x3"});
 }
 
+TEST_F(KernelConfigTest, VariantsAreForcedByASpec) {
+  KernelConfig c;
+  force_variants(
+      c, "conv2d_cpu=2,max_pool2d=v1,conv2d=" + std::string(kernels::kConv2dVariants.begin()->name),
+      "test");
+  EXPECT_EQ(c.variant.at("conv2d_cpu"), 2);
+  EXPECT_EQ(c.variant.at("max_pool2d"), 1);
+  EXPECT_EQ(c.variant.at("conv2d"), kernels::kConv2dVariants.begin()->id);
+  force_variants(c, "conv2d_cpu=cpu_im2col", "test");  // a later spec overrides one op
+  EXPECT_EQ(c.variant.at("conv2d_cpu"), 1);
+  EXPECT_EQ(c.variant.size(), 3u);
+}
+
+TEST_F(KernelConfigTest, BadVariantSpecsAreRejectedAndChangeNothing) {
+  KernelConfig c;
+  c.variant["concat"] = 1;
+  const auto before = c.variant;
+  expect_invalid([&] { force_variants(c, "conv2d_cpu", "UNET_VARIANT"); },
+                 "UNET_VARIANT: 'conv2d_cpu' is not op=variant");
+  expect_invalid([&] { force_variants(c, "=2", "UNET_VARIANT"); }, "'=2' is not op=variant");
+  expect_invalid([&] { force_variants(c, "conv2d_cpu=", "UNET_VARIANT"); }, "is not op=variant");
+  expect_invalid([&] { force_variants(c, "conv2d_cpu=2,", "UNET_VARIANT"); },
+                 "'' is not op=variant");
+  expect_invalid([&] { force_variants(c, "conv3d=1", "UNET_VARIANT"); },
+                 {"unknown op 'conv3d'", "conv2d_cpu", "max_pool2d", "concat"});
+  // The first item is good, the second bad: neither is applied.
+  expect_invalid([&] { force_variants(c, "conv2d_cpu=2,conv2d_cpu=9", "UNET_VARIANT"); },
+                 {"UNET_VARIANT: unknown conv2d_cpu variant '9'", "2 cpu_winograd_f2x3"});
+  EXPECT_EQ(c.variant, before);
+}
+
+TEST_F(KernelConfigTest, VariantsAreForcedFromTheEnvironment) {
+  setenv("UNET_VARIANT", "conv2d_cpu=2", 1);
+  force_variants_from_environment();
+  unsetenv("UNET_VARIANT");
+  EXPECT_EQ(kernel_config().variant.at("conv2d_cpu"), 2);
+  kernel_config().variant.clear();
+  force_variants_from_environment();  // unset: nothing forced
+  EXPECT_TRUE(kernel_config().variant.empty());
+}
+
 TEST(KernelConfig, ParsesMathModes) {
   EXPECT_EQ(parse_math_mode("fp32"), MathMode::kFp32);
   EXPECT_EQ(parse_math_mode("tf32"), MathMode::kTf32);

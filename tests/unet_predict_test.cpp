@@ -369,6 +369,11 @@ TEST_F(UnetPredict, Rejections) {
 
   expect_reject(good + " --cache '" + (root() / "missing_cache").string() + "'" + o,
                 "missing_cache", out);
+
+  // A variant forced through the environment (engine/kernel_config.h) is checked at start.
+  setenv("UNET_VARIANT", "conv2d_cpu=9", 1);
+  expect_reject(good + vol + o, "UNET_VARIANT: unknown conv2d_cpu variant '9'", out);
+  unsetenv("UNET_VARIANT");
 }
 
 // The 41x33-style case: a size the stride checkpoint cannot divide is resampled

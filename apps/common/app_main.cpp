@@ -4,6 +4,8 @@
 #include <exception>
 #include <iostream>
 
+#include "engine/kernel_config.h"
+
 namespace unet::apps {
 
 int run_app(const char* app_name, const std::function<int()>& body) {
@@ -12,6 +14,7 @@ int run_app(const char* app_name, const std::function<int()>& body) {
   // the file it could not write (and removes its temp file) like any other full-disk error.
   std::signal(SIGXFSZ, SIG_IGN);
   try {
+    force_variants_from_environment();  // UNET_VARIANT=op=variant,... (engine/kernel_config.h)
     return body();
   } catch (const std::exception& e) {
     std::cerr << app_name << ": error: " << e.what() << std::endl;
