@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -494,12 +495,40 @@ extern "C" void on_stop_signal(int sig) {
   errno = saved;
 }
 
-// The self-pipe that turns SIGINT/SIGTERM into an ordinary read.
-class StopPipe {
+sigset_t stop_signal_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// SIGINT/SIGTERM as ordinary reads, for the stopper thread.
+//
+// block_in_this_thread() runs in main before any thread starts, so every thread the server starts
+// (the OpenMP pool, httplib's, the job worker) inherits the block: a stop signal then stays
+// pending for the process, and wait() takes it from a signalfd, with no handler involved. Only
+// threads that OpenBLAS starts before main lack the block; a signal they take runs the handler,
+// which writes the signal number to a pipe that wait() also reads.
+//
+// Why not just the handler: under ThreadSanitizer (LLVM 14) a handler is deferred until its
+// thread leaves an intercepted call, and threads blocked in read() or accept() never do, so the
+// server never stopped in the sanitizer runs. A pending signal read from a signalfd needs nothing
+// of the kind.
+class StopSignals {
  public:
-  StopPipe() {
+  StopSignals() {
     if (::pipe2(fds_, O_CLOEXEC) != 0) {
       throw std::runtime_error(std::string("cannot create a pipe (") + std::strerror(errno) + ")");
+    }
+    const sigset_t set = stop_signal_set();
+    signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC);
+    if (signal_fd_ < 0) {
+      const int err = errno;
+      ::close(fds_[0]);
+      ::close(fds_[1]);
+      throw std::runtime_error(std::string("cannot create a signalfd (") + std::strerror(err) +
+                               ")");
     }
     g_stop_fd = fds_[1];
     struct sigaction sa {};
@@ -509,34 +538,47 @@ class StopPipe {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
   }
-  ~StopPipe() {
+  ~StopSignals() {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     g_stop_fd = -1;
+    ::close(signal_fd_);
     ::close(fds_[0]);
     ::close(fds_[1]);
   }
-  StopPipe(const StopPipe&) = delete;
-  StopPipe& operator=(const StopPipe&) = delete;
-  // Blocks until a signal (its number) or notify(0).
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  // Blocks SIGINT/SIGTERM in the calling thread; threads started later inherit the block.
+  static void block_in_this_thread() {
+    const sigset_t set = stop_signal_set();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+  // Blocks until a stop signal (its number) or notify(0).
   int wait() {
-    unsigned char byte = 0;
-    while (::read(fds_[0], &byte, 1) < 0 && errno == EINTR) {
+    for (;;) {
+      pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {fds_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return 0;  // cannot wait any longer: stop
+      }
+      if (fds[0].revents & POLLIN) {
+        signalfd_siginfo info{};
+        if (::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+          return static_cast<int>(info.ssi_signo);
+        }
+      }
+      if (fds[1].revents & POLLIN) {
+        unsigned char byte = 0;
+        if (::read(fds_[0], &byte, 1) == 1) return byte;
+      }
     }
-    return byte;
   }
   void notify(int value) { on_stop_signal(value); }
-  // Blocks or unblocks SIGINT/SIGTERM in the calling thread; threads started later inherit it.
-  static void mask_stop_signals(int how) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(how, &set, nullptr);
-  }
 
  private:
   int fds_[2] = {-1, -1};
+  int signal_fd_ = -1;
 };
 
 }  // namespace
@@ -583,12 +625,8 @@ int main(int argc, char** argv) {
   return unet::apps::run_app("unet_serve", [&]() {
     serve::validate_options(o);
     signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
-    // SIGINT/SIGTERM go to one thread only: the stopper below. They are blocked here, before the
-    // model's OpenMP pool, httplib's threads and the job worker start, so those inherit the block;
-    // the stopper unblocks them. A signal that comes earlier waits, pending, until then. (Had any
-    // thread taken it: under ThreadSanitizer a handler runs only when its thread next calls into
-    // an intercepted function, and an idle OpenMP thread never does, so the server never stopped.)
-    StopPipe::mask_stop_signals(SIG_BLOCK);
+    // Before any thread starts (StopSignals explains why).
+    StopSignals::block_in_this_thread();
 
     const unet::Device device = unet::parse_device(o.device);
     if (device.is_cuda()) unet::use_cuda_device(device, "unet_serve --device " + o.device);
@@ -597,7 +635,7 @@ int main(int argc, char** argv) {
     unet::model::UNet net = unet::workflow::load_inference_model(ckpt, device);
     const std::string describe = ckpt.config.describe();
 
-    StopPipe stop_pipe;  // before the temp folder exists, so a signal always removes it
+    StopSignals stop_signals;  // before the temp folder exists, so a signal always removes it
     serve::TempDir tmp(o.tmp_dir);
     serve::JobQueue queue(std::move(net), ckpt.config, preprocess, o, tmp);
     // Long polls hold a thread each, so the pool (--threads) is larger than httplib's default.
@@ -626,14 +664,11 @@ int main(int argc, char** argv) {
               << " HTTP threads\n"
               << "unet_serve: listening on http://" << o.host << ":" << port << "/" << std::endl;
 
-    // SIGINT/SIGTERM: the handler only writes the signal number to a pipe (async-signal-safe);
-    // the stopper thread, the one that has them unblocked, reads it and stops the server from
-    // ordinary code. (Not sigwait: OpenBLAS starts its threads before main, without the block,
-    // and a signal they took would kill the process instead of reaching sigwait.)
+    // SIGINT/SIGTERM: the stopper thread takes them (StopSignals) and stops the server from
+    // ordinary code.
     std::atomic<bool> listen_ended{false};
     std::thread stopper([&] {
-      StopPipe::mask_stop_signals(SIG_UNBLOCK);
-      const int sig = stop_pipe.wait();
+      const int sig = stop_signals.wait();
       if (sig > 0) std::cout << "unet_serve: signal " << sig << ", stopping" << std::endl;
       queue.shutdown();  // wakes long polls so the server's threads can finish
       // httplib's stop() does nothing until listen_after_bind() is running, and a signal can come
@@ -646,7 +681,7 @@ int main(int argc, char** argv) {
     });
     const bool ok = server.listen_after_bind();
     listen_ended = true;
-    stop_pipe.notify(0);  // listen ended by itself: release the stopper thread
+    stop_signals.notify(0);  // listen ended by itself: release the stopper thread
     stopper.join();
     std::cout << "unet_serve: stopped" << std::endl;
     return ok ? 0 : 1;
