@@ -6,9 +6,11 @@ our checkpoint names (enc{l}.conv{1,2}, up{l}, dec{l}.conv{1,2}, head; PyTorch l
 ConvTranspose2d, IOHW), so a checkpoint written by our engine loads here with
 load_state_dict(strict=True) and the other way round.
 
-Two modes:
+Three modes:
   benchmark (default)  times full training steps (forward, loss, backward, Adam step) and prints ONE
                        JSON line on stdout. Everything else goes to stderr.
+  --inference          times eval-mode forward passes under torch.no_grad() (as unet_predict runs
+                       ours) and prints ONE JSON line, with seconds per 50-slice volume.
   --export-init DIR    writes init weights, an input batch, its target, and the loss, gradients and
                        post-Adam parameters of one step (see tests/torch_parity/README.md).
 
@@ -371,6 +373,39 @@ def run_benchmark(args):
     print(json.dumps(result), flush=True)
 
 
+def run_inference(args):
+    """Eval-mode forward passes under torch.no_grad(), as unet_predict runs ours: ONE JSON line."""
+    device = torch.device(args.device)
+    model = build_model(args, device, torch.float32)  # --load: the weights of a checkpoint
+    model.eval()
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    x, _ = random_batch(args.batch, args.size, device, torch.float32, args.seed + 1)
+    x = x.contiguous(memory_format=memory_format)
+    times_ms = []
+    with torch.no_grad():
+        for i in range(args.warmup + args.steps):
+            t0 = time.perf_counter()
+            model(x)
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+            if i >= args.warmup:
+                times_ms.append((time.perf_counter() - t0) * 1e3)
+    median = statistics.median(times_ms)
+    print(json.dumps({
+        "framework": "pytorch", "mode": "inference", "torch": torch.__version__,
+        "device": device_name(args.device), "batch": args.batch, "size": args.size,
+        "base": args.base, "depth": args.depth, "batchnorm": args.batchnorm,
+        "channels_last": args.channels_last,
+        "threads": torch.get_num_threads() if args.device == "cpu" else None,
+        "warmup": args.warmup, "passes": args.steps,
+        "forward_ms_median": round(median, 4), "forward_ms_min": round(min(times_ms), 4),
+        "forward_ms_max": round(max(times_ms), 4),
+        "images_per_s": round(args.batch / (median / 1e3), 3),
+        "s_per_50_slices": round(median / 1e3 * 50 / args.batch, 4),
+    }), flush=True)
+
+
 def device_name(device):
     if device == "cuda":
         return torch.cuda.get_device_name(torch.cuda.current_device())
@@ -454,6 +489,8 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--load", metavar="FILE", help="safetensors weights to start from (strict)")
     p.add_argument("--export-init", metavar="DIR", help="parity mode: write files to DIR")
+    p.add_argument("--inference", action="store_true",
+                   help="time eval-mode forward passes under no_grad (--steps passes)")
     p.add_argument("--parity-dtype", choices=["fp32", "fp64"], default="fp64",
                    help="parity mode: compute the step in this precision (fp64 = tighter oracle)")
     p.add_argument("--eps", type=float, default=1e-8, help="Adam epsilon (PyTorch default)")
@@ -478,6 +515,8 @@ def main(argv=None):
     try:
         if args.export_init:
             run_export(args)
+        elif args.inference:
+            run_inference(args)
         else:
             run_benchmark(args)
     except (ValueError, RuntimeError, OSError) as e:

@@ -6,6 +6,7 @@
 //
 //   train_step_bench --benchmark_filter=cpu     (CPU configs)
 //   train_step_bench --benchmark_filter=cuda    (GPU configs: seed at batch 10/32, fp32 and TF32)
+//   train_step_bench --benchmark_filter=inference  (eval-mode forward, batch 10 at 256x256, CPU)
 //   UNET_PROFILE=1 train_step_bench ...         (also a per-op time table per config, on stderr)
 #include <benchmark/benchmark.h>
 
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "engine/allocator.h"
+#include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/kernel_config.h"
 #include "engine/optim.h"
@@ -78,6 +80,42 @@ void run_train_step(benchmark::State& state, Device device, MathMode math, int b
   kernel_config().math = MathMode::kFp32;
 }
 
+// Inference as unet_predict runs it: eval mode, no autograd tape, a batch of slices per forward
+// pass, with batch norm either folded into the convs (what unet_predict and unet_serve run) or
+// applied as its own op. bench/torch_reference.py --inference times the same in PyTorch.
+void run_inference(benchmark::State& state, int batch, int size, int base, model::Norm norm,
+                   bool fold) {
+  model::UNetConfig config;
+  config.base = base;
+  config.norm = norm;
+  model::UNet net(config, 1);
+  net.set_training(false);
+  if (fold) net = net.folded_for_inference();
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> x(size_t(batch) * size * size);
+  for (float& v : x) v = u(rng);
+  const Tensor xt = Tensor::from_vector(x, {batch, size, size, 1});
+  NoGradGuard no_grad;
+  net.forward(xt);  // warm-up
+  cpu_reset_peak();
+  reset_op_profile();
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(net.forward(xt));
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  state.counters["img_per_s"] =
+      benchmark::Counter(double(batch) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["peak_GiB"] = double(cpu_memory_stats().peak_bytes) / (1024.0 * 1024 * 1024);
+  if (profiling_enabled()) {
+    std::fprintf(stderr, "per-op time over %lld timed forward passes (batch %d, %dx%d):\n%s",
+                 static_cast<long long>(state.iterations()), batch, size, size,
+                 op_profile_table().c_str());
+  }
+}
+
 // One benchmark per config, named as a space-free path like the kernel benchmarks:
 // train_step/<cpu|cuda>/<fp32|tf32>/<seed|base16>/N<batch>_H<size>_W<size>.
 struct StepConfig {
@@ -116,6 +154,23 @@ int main(int argc, char** argv) {
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond)
         ->Iterations(c.iterations);
+  }
+  // inference/cpu/<seed|seed_bn|seed_bn_folded>/N10_H256_W256: seconds per 50-slice volume are
+  // 5x the time per iteration.
+  struct InferenceConfig {
+    const char* name;
+    model::Norm norm;
+    bool fold;
+  };
+  for (const InferenceConfig& c : {InferenceConfig{"seed", model::Norm::kNone, false},
+                                   InferenceConfig{"seed_bn", model::Norm::kBatch, false},
+                                   InferenceConfig{"seed_bn_folded", model::Norm::kBatch, true}}) {
+    benchmark::RegisterBenchmark(
+        (std::string("inference/cpu/") + c.name + "/N10_H256_W256").c_str(),
+        [c](benchmark::State& st) { run_inference(st, 10, 256, 32, c.norm, c.fold); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(3);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
