@@ -8,6 +8,7 @@
 //   train_step_bench --benchmark_filter=cuda    (GPU configs: seed at batch 10/32, fp32 and TF32)
 //   train_step_bench --benchmark_filter=inference  (eval-mode forward, batch 10 at 256x256, CPU)
 //   UNET_PROFILE=1 train_step_bench ...         (also a per-op time table per config, on stderr)
+//   UNET_VARIANT=conv2d_cpu=2 train_step_bench  (forced variants, engine/kernel_config.h)
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -172,6 +173,7 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond)
         ->Iterations(3);
   }
+  force_variants_from_environment();  // UNET_VARIANT=conv2d_cpu=2 ...: a variant for study
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -35,12 +35,12 @@ kernels::Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Conv2dOp
 
 // The CPU variant for a shape: the forced one (KernelConfig::variant["conv2d_cpu"]) where it
 // applies, else the measured default.
-kernels::Conv2dCpuVariant cpu_variant(const kernels::Conv2dShape& s) {
+kernels::Conv2dCpuVariant cpu_variant(const kernels::Conv2dShape& s, kernels::Conv2dCpuPass pass) {
   const auto& forced = kernel_config().variant;
   const auto v =
       forced.find(kernels::kConv2dCpuVariants.op()) != forced.end()
           ? static_cast<kernels::Conv2dCpuVariant>(variant_in_use(kernels::kConv2dCpuVariants))
-          : kernels::conv2d_cpu_default_variant(s);
+          : kernels::conv2d_cpu_default_variant(s, pass);
   if (v == kernels::Conv2dCpuVariant::kWinogradF2 && !kernels::conv2d_winograd_applies(s)) {
     return kernels::Conv2dCpuVariant::kIm2col;
   }
@@ -54,7 +54,8 @@ void conv_forward(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& 
       {"conv2d.forward", s.flops(), 4.0 * double(s.x_size() + s.w_size() + s.y_size())}, x,
       [&] { kernels::conv2d_forward_ref<float>(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu); },
       [&] {
-        if (cpu_variant(s) == kernels::Conv2dCpuVariant::kWinogradF2) {
+        if (cpu_variant(s, kernels::Conv2dCpuPass::kForward) ==
+            kernels::Conv2dCpuVariant::kWinogradF2) {
           kernels::conv2d_forward_cpu_winograd(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu);
         } else {
           kernels::conv2d_forward_cpu(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu);
@@ -77,7 +78,8 @@ void conv_backward_data(const kernels::Conv2dShape& s, const Tensor& dy, const T
         kernels::conv2d_backward_data_ref<float>(s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32());
       },
       [&] {
-        if (cpu_variant(s) == kernels::Conv2dCpuVariant::kWinogradF2) {
+        if (cpu_variant(s, kernels::Conv2dCpuPass::kBackwardData) ==
+            kernels::Conv2dCpuVariant::kWinogradF2) {
           kernels::conv2d_backward_data_cpu_winograd(s, dy.f32(), w.f32(), opt_ptr(relu_y),
                                                      dx.f32());
         } else {

@@ -228,6 +228,14 @@ TEST(UNetModel, FastPathsMatchTheNaiveReferenceEndToEndWithBatchNorm) {
   expect_fast_matches_reference(model::Norm::kBatch);
 }
 
+// The same with every 3x3 conv on the CPU's Winograd variant (forward and backward-data), which the
+// default table picks only for the seed network's larger layers.
+TEST(UNetModel, WinogradConvsMatchTheNaiveReferenceEndToEnd) {
+  kernel_config().variant["conv2d_cpu"] = 2;
+  expect_fast_matches_reference(model::Norm::kBatch);
+  kernel_config().variant.erase("conv2d_cpu");
+}
+
 TEST(UNetModel, AdamStepsLowerTheLoss) {
   UNet net(tiny(model::Norm::kBatch, 3, 4), 5);
   const testing::RefBatch batch = make_batch(4, 16, 16, 9);

@@ -60,7 +60,7 @@ void conv2d_backward_weight_cpu(const Conv2dShape& s, const float* x, const floa
 
 // ---- CPU numbered variants: 1 is the im2col fast path above; 2 is Winograd F(2x2, 3x3)
 // (conv2d_cpu_winograd.cpp) for 3x3 / stride 1 / pad 1 convolutions, forward and backward-data
-// (backward-weight always runs variant 1). The engine picks per shape with
+// (backward-weight always runs variant 1). The engine picks per shape and pass with
 // conv2d_cpu_default_variant unless KernelConfig::variant forces "conv2d_cpu"; a forced Winograd
 // still runs variant 1 where it does not apply (1x1, stride 2, other pads). ----
 enum class Conv2dCpuVariant : int {
@@ -73,8 +73,11 @@ inline constexpr VariantTable kConv2dCpuVariants{"conv2d_cpu", kConv2dCpuVariant
 
 // True for the shapes variant 2 computes: R = S = 3, stride 1, pad 1.
 bool conv2d_winograd_applies(const Conv2dShape& s);
-// The variant the engine runs for a shape when none is forced.
-Conv2dCpuVariant conv2d_cpu_default_variant(const Conv2dShape& s);
+// The passes that have CPU variants (backward-weight always runs im2col).
+enum class Conv2dCpuPass { kForward, kBackwardData };
+// The variant the engine runs for a shape and pass when none is forced: the measured table in
+// conv2d_cpu_choice.cpp for the seed U-Net's layers, a rule for other shapes.
+Conv2dCpuVariant conv2d_cpu_default_variant(const Conv2dShape& s, Conv2dCpuPass pass);
 // Same semantics as conv2d_forward_cpu / conv2d_backward_data_cpu; throw std::invalid_argument for
 // a shape where conv2d_winograd_applies is false.
 void conv2d_forward_cpu_winograd(const Conv2dShape& s, const float* x, const float* w,

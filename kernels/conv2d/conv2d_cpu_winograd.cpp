@@ -210,13 +210,6 @@ bool conv2d_winograd_applies(const Conv2dShape& s) {
   return s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 1 && s.pad_w == 1;
 }
 
-Conv2dCpuVariant conv2d_cpu_default_variant(const Conv2dShape& s) {
-  // Until docs/PERFORMANCE.md has the per-layer measurement on a quiet machine, the default stays
-  // the im2col path everywhere; Winograd runs when forced (KernelConfig::variant["conv2d_cpu"]).
-  (void)s;
-  return Conv2dCpuVariant::kIm2col;
-}
-
 void conv2d_forward_cpu_winograd(const Conv2dShape& s, const float* x, const float* w,
                                  const float* bias, float* y, bool relu) {
   detail::conv2d_check_args("conv2d_forward_cpu_winograd", s, {{"x", x}, {"w", w}, {"y", y}});

@@ -485,6 +485,33 @@ TEST(Conv2dCpuWinograd, ErrorAgainstDoubleReferenceOnSeedLayers) {
   }
 }
 
+// The default CPU variant per shape and pass (conv2d_cpu_choice.cpp): Winograd only where the
+// committed measurement says it wins, im2col for every shape it does not list or cannot compute.
+TEST(Conv2dCpuChoice, MeasuredTableDecidesPerShapePassAndBatch) {
+  const auto fwd = Conv2dCpuPass::kForward, bwd = Conv2dCpuPass::kBackwardData;
+  const auto wino = Conv2dCpuVariant::kWinogradF2, im2col = Conv2dCpuVariant::kIm2col;
+  auto at = [](int n, int h, int c, int k) {
+    return conv2d_shape(n, h, h, c, k, 3, 3, 1, 1, 1, 1);
+  };
+  // dec0.conv1 wins at both batches; enc4.conv2 only at batch 10 (thin GEMMs at batch 1).
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 256, 64, 32), fwd), wino);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 256, 64, 32), bwd), wino);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 16, 512, 512), fwd), wino);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 16, 512, 512), fwd), im2col);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(2, 16, 512, 512), bwd), im2col);  // nearer to 1
+  EXPECT_EQ(conv2d_cpu_default_variant(at(32, 16, 512, 512), bwd), wino);   // nearer to 10
+  // Per pass: enc1.conv2 at batch 1 wins only backward-data.
+  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 128, 64, 64), fwd), im2col);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 128, 64, 64), bwd), wino);
+  // The 1-channel input layer loses everywhere; unlisted and non-3x3 shapes stay on im2col.
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 256, 1, 32), fwd), im2col);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 48, 256, 256), fwd), im2col);
+  EXPECT_EQ(conv2d_cpu_default_variant(conv2d_shape(10, 64, 64, 256, 128, 1, 1, 0, 0, 1, 1), fwd),
+            im2col);
+  EXPECT_EQ(conv2d_cpu_default_variant(conv2d_shape(10, 64, 64, 256, 128, 3, 3, 1, 1, 2, 2), fwd),
+            im2col);
+}
+
 // ---------------------------------------------------------------- the reference, by hand
 
 TEST(Conv2dRef, HandComputed3x3Input2x2Kernel) {
