@@ -36,6 +36,8 @@ step_cpu0=0
 record() {  # record <step> <status> <wall seconds> <detail>
   read_cpu
   summary+=("sanitize: $1 $2 in $3 s (CPU $((cpu_now - step_cpu0)) s): $4")
+  # Also now, so a run stopped later (the CI deadline) still shows how the finished steps ended.
+  echo "${summary[-1]}"
   step_cpu0=$cpu_now
   [ "$2" = "ok" ] || failed=1
 }
