@@ -3,9 +3,11 @@
 # flaky-test hunt of docs/TESTING.md. Every run's failing tests are kept, so one failure in twenty
 # is named, not only counted.
 # Usage: scripts/repeat_suite.sh <build dir> <runs> [extra ctest arguments...]
-# Environment: JOBS (ctest -j, default 2). Writes <build dir>/repeat/run-<i>.log and prints one
-# line per run and a last line "repeat: <runs> runs, <failed runs> with failures, <failures>
-# failures"; exits 1 if any test failed.
+# Environment: JOBS (ctest -j, default 2); STRESS=<n> keeps n CPU-bound busy loops running for the
+# whole repeat (like `stress --cpu n`: the timing-sensitive server and loader tests under load).
+# Writes <build dir>/repeat/run-<i>.log and prints one line per run and a last line
+# "repeat: <runs> runs, <failed runs> with failures, <failures> failures"; exits 1 if any test
+# failed.
 set -uo pipefail
 if [ $# -lt 2 ]; then
   echo "usage: $0 <build dir> <runs> [extra ctest arguments...]" >&2
@@ -16,6 +18,14 @@ runs=$2
 shift 2
 JOBS=${JOBS:-2}
 mkdir -p "$build/repeat"
+stress_pids=()
+stop_stress() { [ ${#stress_pids[@]} -gt 0 ] && kill "${stress_pids[@]}" 2> /dev/null; }
+trap stop_stress EXIT
+for _ in $(seq 1 "${STRESS:-0}"); do
+  (while :; do :; done) &
+  stress_pids+=($!)
+done
+[ ${#stress_pids[@]} -gt 0 ] && echo "repeat: ${#stress_pids[@]} busy loops running (STRESS)"
 failed_runs=0
 failures=0
 for i in $(seq 1 "$runs"); do
