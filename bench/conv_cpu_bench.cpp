@@ -12,6 +12,7 @@
 //
 //   ./conv_cpu_bench                               all layers, fast + ref where small
 //   ./conv_cpu_bench --benchmark_filter=/cpu/      fast path only
+//   UNET_CONV_BENCH_LAYERS=128 ./conv_cpu_bench    the 128x128 networks' 3x3 layers instead
 
 #include <benchmark/benchmark.h>
 
@@ -55,6 +56,41 @@ const std::vector<Conv2dLayer> kConv2dLayers = {
     {32, 512, 256, 3}, {64, 256, 128, 3}, {128, 128, 64, 3}, {256, 64, 32, 3},  {256, 32, 1, 1},
 };
 // (Decoder 32:256->256, 64:128->128, 128:64->64, 256:32->32 repeat encoder shapes above.)
+
+// UNET_CONV_BENCH_LAYERS=128: instead, the 3x3 layers of the two 128x128 networks, the demo's
+// (base 32, depth 5) and train_step_bench's smaller one (base 16), each shape once.
+const std::vector<Conv2dLayer> kConv2dLayers128 = {
+    // base 32: encoder, then the decoder's first convs (their second convs repeat the encoder's)
+    {128, 1, 32, 3},
+    {128, 32, 32, 3},
+    {64, 32, 64, 3},
+    {64, 64, 64, 3},
+    {32, 64, 128, 3},
+    {32, 128, 128, 3},
+    {16, 128, 256, 3},
+    {16, 256, 256, 3},
+    {8, 256, 512, 3},
+    {8, 512, 512, 3},
+    {16, 512, 256, 3},
+    {32, 256, 128, 3},
+    {64, 128, 64, 3},
+    {128, 64, 32, 3},
+    // base 16
+    {128, 1, 16, 3},
+    {128, 16, 16, 3},
+    {64, 16, 32, 3},
+    {64, 32, 32, 3},
+    {32, 32, 64, 3},
+    {32, 64, 64, 3},
+    {16, 64, 128, 3},
+    {16, 128, 128, 3},
+    {8, 128, 256, 3},
+    {8, 256, 256, 3},
+    {16, 256, 128, 3},
+    {32, 128, 64, 3},
+    {64, 64, 32, 3},
+    {128, 32, 16, 3},
+};
 
 struct ConvTLayer {
   int hw, c, k;  // 2x2 stride 2, input hw x hw, C -> K
@@ -196,7 +232,9 @@ void register_conv_transpose2d(const ConvTLayer& l, int n) {
 
 int main(int argc, char** argv) {
   const int n = batch();
-  for (const auto& l : kConv2dLayers) register_conv2d(l, n);
+  const char* layers = std::getenv("UNET_CONV_BENCH_LAYERS");
+  const bool at_128 = layers != nullptr && std::string(layers) == "128";
+  for (const auto& l : at_128 ? kConv2dLayers128 : kConv2dLayers) register_conv2d(l, n);
   for (const auto& l : kConvTLayers) register_conv_transpose2d(l, n);
   benchmark::AddCustomContext("sgemm_cpu", sgemm_cpu_uses_openblas() ? "OpenBLAS" : "built-in");
   benchmark::Initialize(&argc, argv);
