@@ -522,7 +522,10 @@ class StopSignals {
       throw std::runtime_error(std::string("cannot create a pipe (") + std::strerror(errno) + ")");
     }
     const sigset_t set = stop_signal_set();
-    signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC);
+    // Non-blocking: poll() can report a signal that a thread without the block (OpenBLAS's) then
+    // takes through the handler before read() gets to it; a blocking read would then wait forever
+    // while the handler's byte sits in the pipe (seen once in 60 starts).
+    signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signal_fd_ < 0) {
       const int err = errno;
       ::close(fds_[0]);
@@ -572,6 +575,7 @@ class StopSignals {
         unsigned char byte = 0;
         if (::read(fds_[0], &byte, 1) == 1) return byte;
       }
+      // Neither read got anything (the signal went to the handler): poll again, for its byte.
     }
   }
   void notify(int value) { on_stop_signal(value); }
