@@ -119,7 +119,8 @@ void register_conv2d(const Conv2dLayer& l, int n) {
                                 float*)>;  // (shape, in_a, in_b, relu_y, out)
   struct Pass {
     const char* name;
-    Fn fast, ref, winograd;  // winograd: CPU variant 2, empty for backward-weight
+    Fn fast, ref, winograd, direct;  // winograd: CPU variant 2, empty for backward-weight;
+                                     // direct: CPU variant 3
   };
   const std::vector<Pass> passes = {
       {"fwd",
@@ -131,6 +132,9 @@ void register_conv2d(const Conv2dLayer& l, int n) {
        },
        [](const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
          conv2d_forward_cpu_winograd(s, x, w, b, y, true);
+       },
+       [](const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+         conv2d_forward_cpu_direct(s, x, w, b, y, true);
        }},
       {"bwd_data",
        [](const Conv2dShape& s, const float* dy, const float* w, const float* ry, float* dx) {
@@ -141,6 +145,9 @@ void register_conv2d(const Conv2dLayer& l, int n) {
        },
        [](const Conv2dShape& s, const float* dy, const float* w, const float* ry, float* dx) {
          conv2d_backward_data_cpu_winograd(s, dy, w, ry, dx);
+       },
+       [](const Conv2dShape& s, const float* dy, const float* w, const float* ry, float* dx) {
+         conv2d_backward_data_cpu_direct(s, dy, w, ry, dx);
        }},
       {"bwd_weight",
        [](const Conv2dShape& s, const float* x, const float* dy, const float* ry, float* dw) {
@@ -151,16 +158,24 @@ void register_conv2d(const Conv2dLayer& l, int n) {
          std::vector<float> db(s.K);
          conv2d_backward_weight_ref<float>(s, x, dy, ry, dw, db.data());
        },
-       nullptr},
+       nullptr,
+       [](const Conv2dShape& s, const float* x, const float* dy, const float* ry, float* dw) {
+         std::vector<float> db(s.K);
+         conv2d_backward_weight_cpu_direct(s, x, dy, ry, dw, db.data());
+       }},
   };
-  // kind 0: the default fast path (cpu), 1: the naive reference (ref), 2: Winograd (winograd).
+  // kind 0: the im2col fast path (cpu), 1: the naive reference (ref), 2: Winograd (winograd),
+  // 3: the direct conv (direct).
+  const Conv2dCpuPass cpu_passes[] = {Conv2dCpuPass::kForward, Conv2dCpuPass::kBackwardData,
+                                      Conv2dCpuPass::kBackwardWeight};
   for (int pi = 0; pi < 3; ++pi) {
-    for (int kind = 0; kind < 3; ++kind) {
+    for (int kind = 0; kind < 4; ++kind) {
       const bool ref = kind == 1;
       if (ref && s.flops() * 1e-9 > kRefMaxGflop) continue;
       if (kind == 2 && (!passes[pi].winograd || !conv2d_winograd_applies(s))) continue;
+      if (kind == 3 && !conv2d_direct_applies(s, cpu_passes[pi])) continue;
       const Pass pass = passes[pi];
-      const char* kinds[] = {"/cpu/", "/ref/", "/winograd/"};
+      const char* kinds[] = {"/cpu/", "/ref/", "/winograd/", "/direct/"};
       const std::string name = std::string("conv2d/") + pass.name + kinds[kind] + tag;
       auto* b =
           benchmark::RegisterBenchmark(name.c_str(), [s, pi, kind, pass](benchmark::State& state) {
@@ -168,7 +183,10 @@ void register_conv2d(const Conv2dLayer& l, int n) {
                        dy = random_vector(s.y_size(), 3), bias = random_vector(s.K, 4);
             std::vector<float> relu_y(s.y_size()), out;
             conv2d_forward_cpu(s, x.data(), w.data(), bias.data(), relu_y.data(), true);
-            const Fn& fn = kind == 1 ? pass.ref : kind == 2 ? pass.winograd : pass.fast;
+            const Fn& fn = kind == 1   ? pass.ref
+                           : kind == 2 ? pass.winograd
+                           : kind == 3 ? pass.direct
+                                       : pass.fast;
             for (auto _ : state) {
               if (pi == 0) {
                 out.resize(s.y_size());

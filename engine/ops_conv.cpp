@@ -33,18 +33,20 @@ kernels::Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Conv2dOp
   return s;
 }
 
-// The CPU variant for a shape: the forced one (KernelConfig::variant["conv2d_cpu"]) where it
-// applies, else the measured default.
+// The CPU variant for a shape and pass: the forced one (KernelConfig::variant["conv2d_cpu"]) where
+// it applies, else the measured default; im2col where the chosen one does not apply.
 kernels::Conv2dCpuVariant cpu_variant(const kernels::Conv2dShape& s, kernels::Conv2dCpuPass pass) {
+  using V = kernels::Conv2dCpuVariant;
   const auto& forced = kernel_config().variant;
-  const auto v =
-      forced.find(kernels::kConv2dCpuVariants.op()) != forced.end()
-          ? static_cast<kernels::Conv2dCpuVariant>(variant_in_use(kernels::kConv2dCpuVariants))
-          : kernels::conv2d_cpu_default_variant(s, pass);
-  if (v == kernels::Conv2dCpuVariant::kWinogradF2 && !kernels::conv2d_winograd_applies(s)) {
-    return kernels::Conv2dCpuVariant::kIm2col;
-  }
-  return v;
+  const auto v = forced.find(kernels::kConv2dCpuVariants.op()) != forced.end()
+                     ? static_cast<V>(variant_in_use(kernels::kConv2dCpuVariants))
+                     : kernels::conv2d_cpu_default_variant(s, pass);
+  const bool applies =
+      v == V::kIm2col ||
+      (v == V::kWinogradF2 && pass != kernels::Conv2dCpuPass::kBackwardWeight &&
+       kernels::conv2d_winograd_applies(s)) ||
+      (v == V::kDirect && kernels::conv2d_direct_applies(s, pass));
+  return applies ? v : V::kIm2col;
 }
 
 // Each pass hands one callable per backend to dispatch() (engine/dispatch.h).
@@ -54,11 +56,16 @@ void conv_forward(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& 
       {"conv2d.forward", s.flops(), 4.0 * double(s.x_size() + s.w_size() + s.y_size())}, x,
       [&] { kernels::conv2d_forward_ref<float>(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu); },
       [&] {
-        if (cpu_variant(s, kernels::Conv2dCpuPass::kForward) ==
-            kernels::Conv2dCpuVariant::kWinogradF2) {
-          kernels::conv2d_forward_cpu_winograd(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu);
-        } else {
-          kernels::conv2d_forward_cpu(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu);
+        switch (cpu_variant(s, kernels::Conv2dCpuPass::kForward)) {
+          case kernels::Conv2dCpuVariant::kWinogradF2:
+            kernels::conv2d_forward_cpu_winograd(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu);
+            break;
+          case kernels::Conv2dCpuVariant::kDirect:
+            kernels::conv2d_forward_cpu_direct(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu);
+            break;
+          case kernels::Conv2dCpuVariant::kIm2col:
+            kernels::conv2d_forward_cpu(s, x.f32(), w.f32(), opt_ptr(b), y.f32(), relu);
+            break;
         }
       },
       [&](kernels::Stream st) {
@@ -78,12 +85,18 @@ void conv_backward_data(const kernels::Conv2dShape& s, const Tensor& dy, const T
         kernels::conv2d_backward_data_ref<float>(s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32());
       },
       [&] {
-        if (cpu_variant(s, kernels::Conv2dCpuPass::kBackwardData) ==
-            kernels::Conv2dCpuVariant::kWinogradF2) {
-          kernels::conv2d_backward_data_cpu_winograd(s, dy.f32(), w.f32(), opt_ptr(relu_y),
+        switch (cpu_variant(s, kernels::Conv2dCpuPass::kBackwardData)) {
+          case kernels::Conv2dCpuVariant::kWinogradF2:
+            kernels::conv2d_backward_data_cpu_winograd(s, dy.f32(), w.f32(), opt_ptr(relu_y),
+                                                       dx.f32());
+            break;
+          case kernels::Conv2dCpuVariant::kDirect:
+            kernels::conv2d_backward_data_cpu_direct(s, dy.f32(), w.f32(), opt_ptr(relu_y),
                                                      dx.f32());
-        } else {
-          kernels::conv2d_backward_data_cpu(s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32());
+            break;
+          case kernels::Conv2dCpuVariant::kIm2col:
+            kernels::conv2d_backward_data_cpu(s, dy.f32(), w.f32(), opt_ptr(relu_y), dx.f32());
+            break;
         }
       },
       [&](kernels::Stream st) {
@@ -104,8 +117,14 @@ void conv_backward_weight(const kernels::Conv2dShape& s, const Tensor& x, const 
                                                    opt_mut(db));
       },
       [&] {
-        kernels::conv2d_backward_weight_cpu(s, x.f32(), dy.f32(), opt_ptr(relu_y), dw.f32(),
-                                            opt_mut(db));
+        if (cpu_variant(s, kernels::Conv2dCpuPass::kBackwardWeight) ==
+            kernels::Conv2dCpuVariant::kDirect) {
+          kernels::conv2d_backward_weight_cpu_direct(s, x.f32(), dy.f32(), opt_ptr(relu_y),
+                                                     dw.f32(), opt_mut(db));
+        } else {
+          kernels::conv2d_backward_weight_cpu(s, x.f32(), dy.f32(), opt_ptr(relu_y), dw.f32(),
+                                              opt_mut(db));
+        }
       },
       [&](kernels::Stream st) {
         const auto v =

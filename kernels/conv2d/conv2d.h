@@ -59,24 +59,31 @@ void conv2d_backward_weight_cpu(const Conv2dShape& s, const float* x, const floa
                                 float* dbias /*nullable*/);
 
 // ---- CPU numbered variants: 1 is the im2col fast path above; 2 is Winograd F(2x2, 3x3)
-// (conv2d_cpu_winograd.cpp) for 3x3 / stride 1 / pad 1 convolutions, forward and backward-data
-// (backward-weight always runs variant 1). The engine picks per shape and pass with
-// conv2d_cpu_default_variant unless KernelConfig::variant forces "conv2d_cpu"; a forced Winograd
-// still runs variant 1 where it does not apply (1x1, stride 2, other pads). ----
+// (conv2d_cpu_winograd.cpp) for 3x3 / stride 1 / pad 1 convolutions, forward and backward-data;
+// 3 is the direct NHWC conv with packed filters and AVX2/FMA register blocking
+// (conv2d_cpu_direct.cpp), all three passes (backward-data at stride 1). The engine picks per shape
+// and pass with conv2d_cpu_default_variant unless KernelConfig::variant forces "conv2d_cpu"; a
+// forced variant still runs variant 1 for a pass it does not apply to. ----
 enum class Conv2dCpuVariant : int {
   kIm2col = 1,      // im2col + sgemm (any shape)
   kWinogradF2 = 2,  // Winograd F(2x2, 3x3): 2.25x fewer GEMM multiplies, transforms around them
+  kDirect = 3,      // direct NHWC, 6 pixels x 16 channels per register tile, no im2col buffer
 };
-inline constexpr VariantInfo kConv2dCpuVariantRows[] = {{1, "cpu_im2col", false},
-                                                        {2, "cpu_winograd_f2x3", false}};
+inline constexpr VariantInfo kConv2dCpuVariantRows[] = {
+    {1, "cpu_im2col", false}, {2, "cpu_winograd_f2x3", false}, {3, "cpu_direct", false}};
 inline constexpr VariantTable kConv2dCpuVariants{"conv2d_cpu", kConv2dCpuVariantRows, 1, 1};
 
-// True for the shapes variant 2 computes: R = S = 3, stride 1, pad 1.
+// The three passes, each of which picks its CPU variant.
+enum class Conv2dCpuPass { kForward, kBackwardData, kBackwardWeight };
+// True for the shapes variant 2 computes: R = S = 3, stride 1, pad 1 (forward, backward-data).
 bool conv2d_winograd_applies(const Conv2dShape& s);
-// The passes that have CPU variants (backward-weight always runs im2col).
-enum class Conv2dCpuPass { kForward, kBackwardData };
+// True when variant 3 was built (the compiler targets AVX2 and FMA).
+bool conv2d_direct_available();
+// True when variant 3 computes this pass of this shape: built, and for backward-data stride 1
+// with pad <= kernel size - 1.
+bool conv2d_direct_applies(const Conv2dShape& s, Conv2dCpuPass pass);
 // The variant the engine runs for a shape and pass when none is forced: the measured table in
-// conv2d_cpu_choice.cpp for the seed U-Net's layers, a rule for other shapes.
+// conv2d_cpu_choice.cpp for the U-Nets' layers, im2col for other shapes.
 Conv2dCpuVariant conv2d_cpu_default_variant(const Conv2dShape& s, Conv2dCpuPass pass);
 // Same semantics as conv2d_forward_cpu / conv2d_backward_data_cpu; throw std::invalid_argument for
 // a shape where conv2d_winograd_applies is false.
@@ -84,6 +91,15 @@ void conv2d_forward_cpu_winograd(const Conv2dShape& s, const float* x, const flo
                                  const float* bias /*nullable*/, float* y, bool relu);
 void conv2d_backward_data_cpu_winograd(const Conv2dShape& s, const float* dy, const float* w,
                                        const float* relu_y /*nullable*/, float* dx);
+// Same semantics as the conv2d_*_cpu functions; throw std::invalid_argument where
+// conv2d_direct_applies is false for the pass.
+void conv2d_forward_cpu_direct(const Conv2dShape& s, const float* x, const float* w,
+                               const float* bias /*nullable*/, float* y, bool relu);
+void conv2d_backward_data_cpu_direct(const Conv2dShape& s, const float* dy, const float* w,
+                                     const float* relu_y /*nullable*/, float* dx);
+void conv2d_backward_weight_cpu_direct(const Conv2dShape& s, const float* x, const float* dy,
+                                       const float* relu_y /*nullable*/, float* dw,
+                                       float* dbias /*nullable*/);
 
 // ---- CUDA (conv2d_cuda_*.cu): numbered variants, all pointers are device pointers. ----
 enum class Conv2dVariant : int {

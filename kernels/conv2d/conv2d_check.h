@@ -22,4 +22,7 @@ void conv2d_check_args(const char* op, const Conv2dShape& s,
 // Throws std::invalid_argument naming `op` unless conv2d_winograd_applies(s).
 void conv2d_check_winograd(const char* op, const Conv2dShape& s);
 
+// Throws std::invalid_argument naming `op` unless conv2d_direct_applies(s, pass).
+void conv2d_check_direct(const char* op, const Conv2dShape& s, Conv2dCpuPass pass);
+
 }  // namespace unet::kernels::detail

@@ -46,7 +46,8 @@ constexpr MeasuredChoice kSeedLayers[] = {
 }  // namespace
 
 Conv2dCpuVariant conv2d_cpu_default_variant(const Conv2dShape& s, Conv2dCpuPass pass) {
-  if (!conv2d_winograd_applies(s)) return Conv2dCpuVariant::kIm2col;
+  if (!conv2d_winograd_applies(s) || pass == Conv2dCpuPass::kBackwardWeight)
+    return Conv2dCpuVariant::kIm2col;
   const int batch_class = s.N >= 4 ? 1 : 0;  // nearer to 10 than to 1 (geometrically, ~3.2)
   const int p = pass == Conv2dCpuPass::kForward ? 0 : 1;
   for (const MeasuredChoice& row : kSeedLayers) {

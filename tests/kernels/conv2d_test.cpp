@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
 #include "tests/testing/backend.h"
 #include "tests/testing/testing.h"
 
@@ -150,20 +152,31 @@ Results run_ref(const Conv2dShape& s, const Data& d, bool relu) {
   return r;
 }
 
-// The CPU backends: variant 0 (the default fast path) and Winograd (CPU variant 2), which runs
+// The CPU backends: variant 0 (the default fast path), Winograd (CPU variant 2), which runs
 // forward and backward-data where it applies and the im2col path elsewhere, as the engine does
-// when it is forced. Then each CUDA variant.
+// when it is forced, and the direct conv (CPU variant 3, where it was built), likewise for
+// backward-data at stride 2. Then each CUDA variant.
 std::vector<KernelBackend> conv2d_backends() {
   std::vector<KernelBackend> all = backends_with_variants(kConv2dVariants);
   KernelBackend w;
   w.variant = static_cast<int>(Conv2dCpuVariant::kWinogradF2);
   w.name = "cpu_winograd_f2x3";
   all.insert(all.begin() + 1, w);
+  if (conv2d_direct_available()) {
+    KernelBackend d;
+    d.variant = static_cast<int>(Conv2dCpuVariant::kDirect);
+    d.name = "cpu_direct";
+    all.insert(all.begin() + 2, d);
+  }
   return all;
 }
 bool winograd(const KernelBackend& b, const Conv2dShape& s) {
   return !b.cuda && b.variant == static_cast<int>(Conv2dCpuVariant::kWinogradF2) &&
          conv2d_winograd_applies(s);
+}
+bool direct(const KernelBackend& b, const Conv2dShape& s, Conv2dCpuPass pass) {
+  return !b.cuda && b.variant == static_cast<int>(Conv2dCpuVariant::kDirect) &&
+         conv2d_direct_applies(s, pass);
 }
 
 // ---- One pass on backend b; every pointer is in b's memory (device memory for CUDA). ----
@@ -174,6 +187,8 @@ void forward(const KernelBackend& b, const Conv2dShape& s, const float* x, const
     conv2d_forward_cuda(b.variant_as<Conv2dVariant>(), s, x, w, bias, y, relu, ws, nullptr);
   } else if (winograd(b, s)) {
     conv2d_forward_cpu_winograd(s, x, w, bias, y, relu);
+  } else if (direct(b, s, Conv2dCpuPass::kForward)) {
+    conv2d_forward_cpu_direct(s, x, w, bias, y, relu);
   } else {
     conv2d_forward_cpu(s, x, w, bias, y, relu);
   }
@@ -184,6 +199,8 @@ void backward_data(const KernelBackend& b, const Conv2dShape& s, const float* dy
     conv2d_backward_data_cuda(b.variant_as<Conv2dVariant>(), s, dy, w, relu_y, dx, ws, nullptr);
   } else if (winograd(b, s)) {
     conv2d_backward_data_cpu_winograd(s, dy, w, relu_y, dx);
+  } else if (direct(b, s, Conv2dCpuPass::kBackwardData)) {
+    conv2d_backward_data_cpu_direct(s, dy, w, relu_y, dx);
   } else {
     conv2d_backward_data_cpu(s, dy, w, relu_y, dx);
   }
@@ -193,6 +210,8 @@ void backward_weight(const KernelBackend& b, const Conv2dShape& s, const float* 
   if (b.cuda) {
     conv2d_backward_weight_cuda(b.variant_as<Conv2dVariant>(), s, x, dy, relu_y, dw, dbias, ws,
                                 nullptr);
+  } else if (direct(b, s, Conv2dCpuPass::kBackwardWeight)) {
+    conv2d_backward_weight_cpu_direct(s, x, dy, relu_y, dw, dbias);
   } else {
     conv2d_backward_weight_cpu(s, x, dy, relu_y, dw, dbias);
   }
@@ -365,6 +384,22 @@ TEST_P(Conv2dTest, UnalignedPointersMatchReference) {
   expect_close(got, want, tolerances(b, s, 1, 1, 1));
 }
 
+// Every CPU backend gives the same bits with 1 thread and with 3 (the im2col and direct paths'
+// backward-weight partitions and the dbias blocks are fixed by the shape, not the thread count).
+TEST_P(Conv2dTest, CpuResultsDoNotDependOnThreadCount) {
+  const KernelBackend& b = GetParam();
+  if (b.cuda) GTEST_SKIP() << "CPU thread count only";
+  const Conv2dShape s = conv2d_shape(3, 37, 29, 24, 40, 3, 3, 1, 1, 1, 1);
+  const Data d = make_data(s, Options{true, true, true}, 31, false);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Results one = run_backend(b, s, d, true);
+  omp_set_num_threads(3);
+  const Results three = run_backend(b, s, d, true);
+  omp_set_num_threads(saved);
+  expect_bitwise(three, one);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Conv2dTest, ::testing::ValuesIn(conv2d_backends()),
                          backend_test_name);
 
@@ -441,11 +476,13 @@ TEST_P(Conv2dSeedLayersTest, MatchReference) {
 INSTANTIATE_TEST_SUITE_P(CudaVariants, Conv2dSeedLayersTest, ::testing::ValuesIn(cuda_variants()),
                          backend_test_name);
 
-// Winograd's numerical error on the seed U-Net's 3x3 layers (their channel counts, at 12x12: the
-// error depends on the reduction length, not on the image size), measured against the reference
-// in double, next to the im2col path's. Printed for kernels/conv2d/README.md; the test fails if
-// Winograd's worst error is more than 8 times the im2col path's on any layer.
-TEST(Conv2dCpuWinograd, ErrorAgainstDoubleReferenceOnSeedLayers) {
+// The CPU variants' numerical error on the seed U-Net's 3x3 layers (their channel counts, at
+// 12x12: the error depends on the reduction length, not on the image size), measured against the
+// reference in double: Winograd next to the im2col path's, the direct conv next to the fp32
+// reference loops'. Printed for kernels/conv2d/README.md; the test fails if Winograd's worst error
+// is more than 8 times the im2col path's, or the direct conv's more than 3 times the fp32
+// reference's, on any layer.
+TEST(Conv2dCpuVariants, ErrorAgainstDoubleReferenceOnSeedLayers) {
   for (int i = 0; i < kSeedCount; ++i) {
     const SeedLayer l = kSeedLayers[i];
     if (l.r != 3) continue;
@@ -461,11 +498,15 @@ TEST(Conv2dCpuWinograd, ErrorAgainstDoubleReferenceOnSeedLayers) {
     conv2d_forward_ref<double>(s, x64.data(), w64.data(), b64.data(), y64.data(), false);
     conv2d_backward_data_ref<double>(s, dy64.data(), w64.data(), nullptr, dx64.data());
     std::vector<float> y_im2col(s.y_size()), y_wino(s.y_size()), dx_im2col(s.x_size()),
-        dx_wino(s.x_size());
+        dx_wino(s.x_size()), y_direct(s.y_size()), dx_direct(s.x_size());
     conv2d_forward_cpu(s, d.x.data(), d.w.data(), d.bias.data(), y_im2col.data(), false);
     conv2d_forward_cpu_winograd(s, d.x.data(), d.w.data(), d.bias.data(), y_wino.data(), false);
     conv2d_backward_data_cpu(s, d.dy.data(), d.w.data(), nullptr, dx_im2col.data());
     conv2d_backward_data_cpu_winograd(s, d.dy.data(), d.w.data(), nullptr, dx_wino.data());
+    if (conv2d_direct_available()) {
+      conv2d_forward_cpu_direct(s, d.x.data(), d.w.data(), d.bias.data(), y_direct.data(), false);
+      conv2d_backward_data_cpu_direct(s, d.dy.data(), d.w.data(), nullptr, dx_direct.data());
+    }
     auto worst = [](const std::vector<float>& got, const std::vector<double>& want) {
       double e = 0;
       for (size_t j = 0; j < got.size(); ++j) e = std::max(e, std::fabs(double(got[j]) - want[j]));
@@ -482,6 +523,21 @@ TEST(Conv2dCpuWinograd, ErrorAgainstDoubleReferenceOnSeedLayers) {
         l.c, l.k, ey_i, ey_w, scale_y, ex_i, ex_w, scale_dx);
     EXPECT_LE(ey_w, 8 * ey_i + 1e-6);
     EXPECT_LE(ex_w, 8 * ex_i + 1e-6);
+    if (conv2d_direct_available()) {
+      // The direct conv sums each output in one fp32 chain over (r, s, c), as the fp32 reference
+      // loops do (im2col's GEMM blocks its sums, so it errs less): its error is of the fp32
+      // reference's order, which the bound checks.
+      std::vector<float> y_ref(s.y_size()), dx_ref(s.x_size());
+      conv2d_forward_ref<float>(s, d.x.data(), d.w.data(), d.bias.data(), y_ref.data(), false);
+      conv2d_backward_data_ref<float>(s, d.dy.data(), d.w.data(), nullptr, dx_ref.data());
+      const double ey_d = worst(y_direct, y64), ex_d = worst(dx_direct, dx64);
+      const double ey_r = worst(y_ref, y64), ex_r = worst(dx_ref, dx64);
+      std::printf("               forward direct %.2e fp32-reference %.2e   "
+                  "backward-data direct %.2e fp32-reference %.2e\n",
+                  ey_d, ey_r, ex_d, ex_r);
+      EXPECT_LE(ey_d, 3 * ey_r + 1e-6);
+      EXPECT_LE(ex_d, 3 * ex_r + 1e-6);
+    }
   }
 }
 
@@ -510,6 +566,24 @@ TEST(Conv2dCpuChoice, MeasuredTableDecidesPerShapePassAndBatch) {
             im2col);
   EXPECT_EQ(conv2d_cpu_default_variant(conv2d_shape(10, 64, 64, 256, 128, 3, 3, 1, 1, 2, 2), fwd),
             im2col);
+}
+
+// The direct conv's backward-data runs at stride 1 only (and pad <= kernel size - 1); elsewhere
+// its entry point refuses with a message naming the shape and the function to use instead.
+TEST(Conv2dCpuDirect, BackwardDataRejectsShapesItDoesNotCompute) {
+  if (!conv2d_direct_available()) GTEST_SKIP() << "the direct conv was not built (no AVX2/FMA)";
+  std::vector<float> buf(4096, 0.0f);
+  const Conv2dShape strided = conv2d_shape(1, 8, 8, 2, 2, 3, 3, 1, 1, 2, 2);
+  EXPECT_FALSE(conv2d_direct_applies(strided, Conv2dCpuPass::kBackwardData));
+  EXPECT_TRUE(conv2d_direct_applies(strided, Conv2dCpuPass::kForward));
+  expect_invalid(
+      [&] { conv2d_backward_data_cpu_direct(strided, buf.data(), buf.data(), nullptr, buf.data()); },
+      {"conv2d_backward_data_cpu_direct", "stride 1", "stride=2,2", "conv2d_backward_data_cpu"});
+  const Conv2dShape wide_pad = conv2d_shape(1, 8, 8, 2, 2, 3, 3, 3, 3, 1, 1);
+  EXPECT_FALSE(conv2d_direct_applies(wide_pad, Conv2dCpuPass::kBackwardData));
+  expect_invalid(
+      [&] { conv2d_backward_data_cpu_direct(wide_pad, buf.data(), buf.data(), nullptr, buf.data()); },
+      {"pad <= kernel size - 1", "pad=3,3"});
 }
 
 // ---------------------------------------------------------------- the reference, by hand
