@@ -67,7 +67,7 @@ void conv2d_backward_weight_cpu(const Conv2dShape& s, const float* x, const floa
 enum class Conv2dCpuVariant : int {
   kIm2col = 1,      // im2col + sgemm (any shape)
   kWinogradF2 = 2,  // Winograd F(2x2, 3x3): 2.25x fewer GEMM multiplies, transforms around them
-  kDirect = 3,      // direct NHWC, 6 pixels x 16 channels per register tile, no im2col buffer
+  kDirect = 3,      // direct NHWC, 6 or 12 pixels x 16 channels per register tile, no im2col
 };
 inline constexpr VariantInfo kConv2dCpuVariantRows[] = {
     {1, "cpu_im2col", false}, {2, "cpu_winograd_f2x3", false}, {3, "cpu_direct", false}};

@@ -7,13 +7,15 @@
 // output columns), so those layers ran at 25-45 GFLOP/s where the deep ones reach 150-190. Here
 // the input is read where it lies.
 //
-// Forward. One micro-tile is kMR = 6 consecutive output pixels of one output row times kNR = 16
-// output channels: 6 x 2 vectors of 8 floats, 12 of the 16 AVX registers. For every tap (r, s) and
-// input channel c it loads the 16 filter values of that (r, s, c) (2 vector loads: the filter is
-// packed as [K/16][R][S][C][16], so they are contiguous and the next c follows) and broadcasts the
-// 6 input values x[pixel_i + (r, s)][c] (6 scalar broadcasts straight from the NHWC input): 8
-// loads for 12 FMAs (192 flops). Pixels whose tap falls into the padding read a row of zeros, so
-// the inner loop has no branches. Bias and ReLU are applied to the registers before the store.
+// Forward. One micro-tile is kMR consecutive output pixels of one output row times kNR = 16 output
+// channels, kMR x 2 vectors of 8 floats held in registers. For every tap (r, s) and input channel
+// c it loads the 16 filter values of that (r, s, c) (2 vector loads: the filter is packed as
+// [K/16][R][S][C][16], so they are contiguous and the next c follows) and broadcasts the kMR input
+// values x[pixel_i + (r, s)][c] (scalar broadcasts straight from the NHWC input). With kMR = 6
+// (16 registers, plain AVX2) that is 8 loads for 12 FMAs (192 flops); with kMR = 12 (32
+// registers, where AVX-512VL is on) 14 loads for 24 FMAs. Pixels whose tap falls into the padding
+// read a row of zeros, so the inner loop has no branches. Bias and ReLU are applied to the
+// registers before the store.
 //
 // Backward-data (stride 1) is the forward conv of the masked dy with the filter rotated by 180
 // degrees and its channel axes swapped, w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], and padding
@@ -21,11 +23,10 @@
 //
 // Backward-weight. dw[k][r][s][c] = sum over output pixels of g[pixel][k] * x[pixel + (r, s)][c]
 // (g: dy masked by relu_y > 0). One micro-tile holds dw for 16 output channels (2 vectors) times
-// kCB = 8 input channels of one tap in 16 registers; per output pixel it loads 2 vectors of g and
-// broadcasts 8 values of x: 10 loads for 16 FMAs. The tile is loaded from and stored to a partial
-// sum once per output row, so those 32 memory operations are spread over Q pixels. (With 16
-// accumulators, 2 g vectors and a broadcast it needs 19 vector registers: -march=native on an
-// AVX-512 machine provides 32; a plain AVX2 machine spills a few.)
+// kCB input channels of one tap (kCB = 8 with 32 registers, 4 with 16); per output pixel it loads
+// 2 vectors of g and broadcasts kCB values of x: 10 loads for 16 FMAs at kCB = 8. The tile is
+// loaded from and stored to a partial sum once per output row, so those memory operations are
+// spread over Q pixels.
 //
 // Determinism: every forward and backward-data output element is computed by one micro-tile. The
 // backward-weight partial sums are over a fixed partition of the output rows that depends on the
@@ -83,7 +84,7 @@ void conv2d_check_direct(const char* op, const Conv2dShape& s, Conv2dCpuPass pas
 namespace {
 
 constexpr int kNR = 16;  // output channels per micro-tile: two 8-float vectors
-constexpr int kMR = 6;   // output pixels per forward micro-tile
+constexpr int kMR = 12;  // output pixels per forward micro-tile
 constexpr int kCB = 8;   // input channels per backward-weight micro-tile
 // cpu_scratch slots: the backward-weight partial sums, the masked (and padded) dy, the packed filter.
 constexpr int kPartialSlot = 0, kGradSlot = 1, kPackSlot = 2;
@@ -212,9 +213,9 @@ const float* masked_padded_grad(const float* dy, const float* relu_y, int64_t pi
   return g;
 }
 
-// tile (the partial dw of channels kb*16.., tap (r, s), input channels c0..c0+7, layout [8][16]) +=
-// sum over q in [q_lo, q_hi] of g_row[q][0..15] (x) x_row[q*stride + offset][c0..c0+7]. A tail
-// block (kFull false, fewer than 8 channels left) repeats its last channel, c_last, in the extra
+// tile (the partial dw of channels kb*16.., tap (r, s), input channels c0..c0+kCB-1, layout
+// [kCB][16]) += sum over q in [q_lo, q_hi] of g_row[q][0..15] (x) x_row[q*stride + offset][c0..]. A tail
+// block (kFull false, fewer than kCB channels left) repeats its last channel, c_last, in the extra
 // lanes, whose sums land in the padding of the partial sums and are never read.
 template <bool kFull>
 void weight_tile(const float* g_row, int ld, const float* x_row, int C, int c_last, int stride,
