@@ -268,6 +268,8 @@ void conv2d_forward_cpu_direct(const Conv2dShape& s, const float* x, const float
   }
   run_forward_tiles({s.N, s.H, s.W, C, s.K, R, S, s.pad_h, s.pad_w, s.stride_h, s.stride_w, s.P(),
                      s.Q(), x, packed, bias ? bias_padded.data() : nullptr, relu, y});
+#else
+  (void)bias, (void)relu;  // unreachable: conv2d_check_direct threw
 #endif
 }
 
@@ -291,6 +293,8 @@ void conv2d_backward_data_cpu_direct(const Conv2dShape& s, const float* dy, cons
       packed);
   run_forward_tiles({s.N, P, Q, K, C, R, S, R - 1 - s.pad_h, S - 1 - s.pad_w, 1, 1, s.H, s.W, g,
                      packed, nullptr, false, dx});
+#else
+  (void)relu_y;  // unreachable: conv2d_check_direct threw
 #endif
 }
 
@@ -375,6 +379,8 @@ void conv2d_backward_weight_cpu_direct(const Conv2dShape& s, const float* x, con
       dbias[k] = float(sum);
     }
   }
+#else
+  (void)relu_y, (void)dbias;  // unreachable: conv2d_check_direct threw
 #endif
 }
 
