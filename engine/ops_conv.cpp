@@ -41,11 +41,10 @@ kernels::Conv2dCpuVariant cpu_variant(const kernels::Conv2dShape& s, kernels::Co
   const auto v = forced.find(kernels::kConv2dCpuVariants.op()) != forced.end()
                      ? static_cast<V>(variant_in_use(kernels::kConv2dCpuVariants))
                      : kernels::conv2d_cpu_default_variant(s, pass);
-  const bool applies =
-      v == V::kIm2col ||
-      (v == V::kWinogradF2 && pass != kernels::Conv2dCpuPass::kBackwardWeight &&
-       kernels::conv2d_winograd_applies(s)) ||
-      (v == V::kDirect && kernels::conv2d_direct_applies(s, pass));
+  const bool applies = v == V::kIm2col ||
+                       (v == V::kWinogradF2 && pass != kernels::Conv2dCpuPass::kBackwardWeight &&
+                        kernels::conv2d_winograd_applies(s)) ||
+                       (v == V::kDirect && kernels::conv2d_direct_applies(s, pass));
   return applies ? v : V::kIm2col;
 }
 

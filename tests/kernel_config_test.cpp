@@ -88,9 +88,30 @@ TEST_F(KernelConfigTest, ForcedCpuConvVariantRunsWhereItApplies) {
   EXPECT_NE(winograd, im2col) << "forcing variant 2 did not change the path";
   EXPECT_TRUE(testing::all_close(winograd, im2col, 1e-5f, 81e-6f * 72 / 9, "winograd vs im2col"));
   EXPECT_EQ(conv2d(x, w, b, strided).to_vector(), im2col_strided);
-  kernel_config().variant["conv2d_cpu"] = 3;
+  if (kernels::conv2d_direct_available()) {
+    // The direct conv sums each output in one chain over (r, s, c); OpenBLAS blocks a reduction
+    // of 3*3*64 = 576, so the bits differ there and show which path ran. It computes strided
+    // forwards too.
+    kernel_config().variant.erase("conv2d_cpu");
+    const Tensor x64 =
+        Tensor::from_vector(testing::random_floats(2 * 9 * 7 * 64, 4), {2, 9, 7, 64});
+    const Tensor w64 =
+        Tensor::from_vector(testing::random_floats(16 * 3 * 3 * 64, 5), {16, 3, 3, 64});
+    const std::vector<float> gemm = conv2d(x64, w64, b, same).to_vector();
+    const std::vector<float> gemm_strided = conv2d(x64, w64, b, strided).to_vector();
+    kernel_config().variant["conv2d_cpu"] = 3;
+    const std::vector<float> direct = conv2d(x64, w64, b, same).to_vector();
+    const std::vector<float> direct_strided = conv2d(x64, w64, b, strided).to_vector();
+    EXPECT_NE(direct, gemm) << "forcing variant 3 did not change the path";
+    EXPECT_NE(direct_strided, gemm_strided) << "forcing variant 3 did not change the path";
+    EXPECT_TRUE(testing::all_close(direct, gemm, 1e-5f, 1e-6f * 576, "direct vs im2col"));
+    EXPECT_TRUE(testing::all_close(direct_strided, gemm_strided, 1e-5f, 1e-6f * 576,
+                                   "direct vs im2col, stride 2"));
+  }
+  kernel_config().variant["conv2d_cpu"] = 4;
   expect_invalid([&] { conv2d(x, w, b, same); },
-                 {"unknown variant 3 of conv2d_cpu", "known: 1 cpu_im2col, 2 cpu_winograd_f2x3"});
+                 {"unknown variant 4 of conv2d_cpu",
+                  "known: 1 cpu_im2col, 2 cpu_winograd_f2x3, 3 cpu_direct"});
 }
 
 TEST_F(KernelConfigTest, VariantsAreForcedByASpec) {

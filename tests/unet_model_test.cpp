@@ -10,6 +10,7 @@
 #include "engine/kernel_config.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "kernels/conv2d/conv2d.h"
 #include "model/unet.h"
 #include "tests/testing/reference_unet.h"
 #include "tests/testing/testing.h"
@@ -233,6 +234,17 @@ TEST(UNetModel, FastPathsMatchTheNaiveReferenceEndToEndWithBatchNorm) {
 TEST(UNetModel, WinogradConvsMatchTheNaiveReferenceEndToEnd) {
   kernel_config().variant["conv2d_cpu"] = 2;
   expect_fast_matches_reference(model::Norm::kBatch);
+  kernel_config().variant.erase("conv2d_cpu");
+}
+
+// And with every conv on the direct NHWC variant (all three passes), which the default table picks
+// for the wide, shallow layers; the tiny net's layers are not in the table, so only forcing it
+// covers it here.
+TEST(UNetModel, DirectConvsMatchTheNaiveReferenceEndToEnd) {
+  if (!kernels::conv2d_direct_available()) GTEST_SKIP() << "the direct conv was not built";
+  kernel_config().variant["conv2d_cpu"] = 3;
+  expect_fast_matches_reference(model::Norm::kBatch);
+  expect_fast_matches_reference(model::Norm::kNone);
   kernel_config().variant.erase("conv2d_cpu");
 }
 

@@ -128,7 +128,7 @@ void pack_filter(int K, int R, int S, int C, Filter filter, float* packed) {
 // Q repeat pixel Q-1 (valid reads) and are not stored; channels past K are not stored.
 void forward_tile(const DirectConv& d, const float* zeros, int n, int p, int kb, int q0) {
   __m256 acc[kMR][2];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const int64_t tap_floats = int64_t(d.C) * kNR;
   const float* block = d.packed + int64_t(kb) * d.R * d.S * tap_floats;
@@ -138,7 +138,7 @@ void forward_tile(const DirectConv& d, const float* zeros, int n, int p, int kb,
     const float* in_row = d.in + (int64_t(n) * d.H + h) * d.W * d.C;
     for (int s = 0; s < d.S; ++s) {
       const float* x[kMR];
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int i = 0; i < kMR; ++i) {
         const int q = std::min(q0 + i, d.Q - 1);
         const int w = q * d.stride_w - d.pad_w + s;
@@ -147,7 +147,7 @@ void forward_tile(const DirectConv& d, const float* zeros, int n, int p, int kb,
       const float* wt = block + (int64_t(r) * d.S + s) * tap_floats;
       for (int c = 0; c < d.C; ++c, wt += kNR) {
         const __m256 w0 = _mm256_loadu_ps(wt), w1 = _mm256_loadu_ps(wt + 8);
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int i = 0; i < kMR; ++i) {
           const __m256 b = _mm256_broadcast_ss(x[i] + c);
           acc[i][0] = _mm256_fmadd_ps(b, w0, acc[i][0]);
@@ -199,8 +199,8 @@ void run_forward_tiles(const DirectConv& d) {
 
 // dy masked by (relu_y > 0), with its channel stride padded from K to `ld` (zeros in the padding),
 // into `g` ([pixels][ld]); or dy itself when there is nothing to mask or pad.
-const float* masked_padded_grad(const float* dy, const float* relu_y, int64_t pixels, int K,
-                                int ld, float* g) {
+const float* masked_padded_grad(const float* dy, const float* relu_y, int64_t pixels, int K, int ld,
+                                float* g) {
   if (!relu_y && ld == K) return dy;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < pixels; ++i) {
@@ -221,26 +221,26 @@ template <bool kFull>
 void weight_tile(const float* g_row, int ld, const float* x_row, int C, int c_last, int stride,
                  int offset, int q_lo, int q_hi, float* tile) {
   __m256 acc[kCB][2];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int i = 0; i < kCB; ++i) {
     acc[i][0] = _mm256_loadu_ps(tile + i * kNR);
     acc[i][1] = _mm256_loadu_ps(tile + i * kNR + 8);
   }
   int ci[kCB];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int i = 0; i < kCB; ++i) ci[i] = kFull ? i : std::min(i, c_last);
   for (int q = q_lo; q <= q_hi; ++q) {
     const __m256 g0 = _mm256_loadu_ps(g_row + int64_t(q) * ld);
     const __m256 g1 = _mm256_loadu_ps(g_row + int64_t(q) * ld + 8);
     const float* xp = x_row + int64_t(q * stride + offset) * C;
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int i = 0; i < kCB; ++i) {
       const __m256 b = _mm256_broadcast_ss(xp + (kFull ? i : ci[i]));
       acc[i][0] = _mm256_fmadd_ps(b, g0, acc[i][0]);
       acc[i][1] = _mm256_fmadd_ps(b, g1, acc[i][1]);
     }
   }
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int i = 0; i < kCB; ++i) {
     _mm256_storeu_ps(tile + i * kNR, acc[i][0]);
     _mm256_storeu_ps(tile + i * kNR + 8, acc[i][1]);
@@ -269,7 +269,7 @@ void conv2d_forward_cpu_direct(const Conv2dShape& s, const float* x, const float
   run_forward_tiles({s.N, s.H, s.W, C, s.K, R, S, s.pad_h, s.pad_w, s.stride_h, s.stride_w, s.P(),
                      s.Q(), x, packed, bias ? bias_padded.data() : nullptr, relu, y});
 #else
-  (void)bias, (void)relu;  // unreachable: conv2d_check_direct threw
+  (void)bias, (void)relu;     // unreachable: conv2d_check_direct threw
 #endif
 }
 
@@ -281,8 +281,8 @@ void conv2d_backward_data_cpu_direct(const Conv2dShape& s, const float* dy, cons
 #if UNET_CONV2D_DIRECT
   const int C = s.C, K = s.K, R = s.R, S = s.S, P = s.P(), Q = s.Q();
   const int64_t pixels = int64_t(s.N) * P * Q;
-  const float* g =
-      masked_padded_grad(dy, relu_y, pixels, K, K, relu_y ? cpu_scratch(kGradSlot, pixels * K) : nullptr);
+  const float* g = masked_padded_grad(dy, relu_y, pixels, K, K,
+                                      relu_y ? cpu_scratch(kGradSlot, pixels * K) : nullptr);
   // The forward conv of g (K channels, P x Q) to dx (C channels, H x W) with the rotated filter.
   float* packed = cpu_scratch(kPackSlot, size_t(round_up(C, kNR)) * R * S * K);
   pack_filter(
@@ -294,7 +294,7 @@ void conv2d_backward_data_cpu_direct(const Conv2dShape& s, const float* dy, cons
   run_forward_tiles({s.N, P, Q, K, C, R, S, R - 1 - s.pad_h, S - 1 - s.pad_w, 1, 1, s.H, s.W, g,
                      packed, nullptr, false, dx});
 #else
-  (void)relu_y;  // unreachable: conv2d_check_direct threw
+  (void)relu_y;               // unreachable: conv2d_check_direct threw
 #endif
 }
 
@@ -308,14 +308,14 @@ void conv2d_backward_weight_cpu_direct(const Conv2dShape& s, const float* x, con
   const int C = s.C, K = s.K, R = s.R, S = s.S, P = s.P(), Q = s.Q();
   const int Kp = round_up(K, kNR), Cp = round_up(C, kCB), k_blocks = Kp / kNR;
   const int64_t rows = int64_t(s.N) * P, pixels = rows * Q;
-  const float* g = masked_padded_grad(
-      dy, relu_y, pixels, K, Kp,
-      (relu_y || Kp != K) ? cpu_scratch(kGradSlot, pixels * Kp) : nullptr);
+  const float* g =
+      masked_padded_grad(dy, relu_y, pixels, K, Kp,
+                         (relu_y || Kp != K) ? cpu_scratch(kGradSlot, pixels * Kp) : nullptr);
 
   // Partial sums per partition of the output rows, layout [kb][r][s][Cp][16].
   const int64_t partial_floats = int64_t(k_blocks) * R * S * Cp * kNR;
-  const int64_t parts = std::clamp<int64_t>(kPartialBudgetFloats / partial_floats, 1,
-                                            std::min(kMaxPartitions, rows));
+  const int64_t parts =
+      std::clamp<int64_t>(kPartialBudgetFloats / partial_floats, 1, std::min(kMaxPartitions, rows));
   float* partials = cpu_scratch(kPartialSlot, parts * partial_floats);
   std::vector<double> bias_parts(dbias ? parts * K : 0, 0.0);
 #pragma omp parallel for schedule(static)

@@ -21,6 +21,8 @@
 
 #include "kernels/conv2d/conv2d.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -29,8 +31,6 @@
 #include <future>
 #include <string>
 #include <vector>
-
-#include <omp.h>
 
 #include "tests/testing/backend.h"
 #include "tests/testing/testing.h"
@@ -532,35 +532,44 @@ TEST(Conv2dCpuVariants, ErrorAgainstDoubleReferenceOnSeedLayers) {
       conv2d_backward_data_ref<float>(s, d.dy.data(), d.w.data(), nullptr, dx_ref.data());
       const double ey_d = worst(y_direct, y64), ex_d = worst(dx_direct, dx64);
       const double ey_r = worst(y_ref, y64), ex_r = worst(dx_ref, dx64);
-      std::printf("               forward direct %.2e fp32-reference %.2e   "
-                  "backward-data direct %.2e fp32-reference %.2e\n",
-                  ey_d, ey_r, ex_d, ex_r);
+      std::printf(
+          "               forward direct %.2e fp32-reference %.2e   "
+          "backward-data direct %.2e fp32-reference %.2e\n",
+          ey_d, ey_r, ex_d, ex_r);
       EXPECT_LE(ey_d, 3 * ey_r + 1e-6);
       EXPECT_LE(ex_d, 3 * ex_r + 1e-6);
     }
   }
 }
 
-// The default CPU variant per shape and pass (conv2d_cpu_choice.cpp): Winograd only where the
-// committed measurement says it wins, im2col for every shape it does not list or cannot compute.
+// The default CPU variant per shape and pass (conv2d_cpu_choice.cpp): the committed measurement
+// decides per layer, pass and nearest measured batch; im2col for every shape it does not list.
 TEST(Conv2dCpuChoice, MeasuredTableDecidesPerShapePassAndBatch) {
-  const auto fwd = Conv2dCpuPass::kForward, bwd = Conv2dCpuPass::kBackwardData;
+  const auto fwd = Conv2dCpuPass::kForward, bwd = Conv2dCpuPass::kBackwardData,
+             wgt = Conv2dCpuPass::kBackwardWeight;
   const auto wino = Conv2dCpuVariant::kWinogradF2, im2col = Conv2dCpuVariant::kIm2col;
+  // Where the direct conv was not built, rows naming it give im2col.
+  const auto direct = conv2d_direct_available() ? Conv2dCpuVariant::kDirect : im2col;
   auto at = [](int n, int h, int c, int k) {
     return conv2d_shape(n, h, h, c, k, 3, 3, 1, 1, 1, 1);
   };
-  // dec0.conv1 wins at both batches; enc4.conv2 only at batch 10 (thin GEMMs at batch 1).
-  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 256, 64, 32), fwd), wino);
-  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 256, 64, 32), bwd), wino);
-  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 16, 512, 512), fwd), wino);
-  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 16, 512, 512), fwd), im2col);
-  EXPECT_EQ(conv2d_cpu_default_variant(at(2, 16, 512, 512), bwd), im2col);  // nearer to 1
-  EXPECT_EQ(conv2d_cpu_default_variant(at(32, 16, 512, 512), bwd), wino);   // nearer to 10
-  // Per pass: enc1.conv2 at batch 1 wins only backward-data.
-  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 128, 64, 64), fwd), im2col);
-  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 128, 64, 64), bwd), wino);
-  // The 1-channel input layer loses everywhere; unlisted and non-3x3 shapes stay on im2col.
-  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 256, 1, 32), fwd), im2col);
+  // The wide, shallow layers run the direct conv in every pass.
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 128, 16, 16), fwd), direct);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 128, 16, 16), bwd), direct);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 128, 16, 16), wgt), direct);
+  // Per pass: dec1.conv1 at batch 10 runs Winograd forward and backward-data, im2col for weights.
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 128, 128, 64), fwd), wino);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 128, 128, 64), bwd), wino);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 128, 128, 64), wgt), im2col);
+  // Per batch: enc4.conv1 (16x16, 256 -> 512) runs Winograd at batch 10, im2col at batch 1.
+  EXPECT_EQ(conv2d_cpu_default_variant(at(10, 16, 256, 512), fwd), wino);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 16, 256, 512), fwd), im2col);
+  EXPECT_EQ(conv2d_cpu_default_variant(at(3, 16, 256, 512), fwd), im2col);  // nearer to 1
+  EXPECT_EQ(conv2d_cpu_default_variant(at(4, 16, 256, 512), fwd), wino);    // nearer to 10
+  EXPECT_EQ(conv2d_cpu_default_variant(at(64, 16, 256, 512), fwd), wino);
+  // A layer measured at batch 10 only answers for every batch.
+  EXPECT_EQ(conv2d_cpu_default_variant(at(1, 128, 32, 16), wgt), direct);
+  // Unlisted and non-3x3 / strided shapes stay on im2col.
   EXPECT_EQ(conv2d_cpu_default_variant(at(10, 48, 256, 256), fwd), im2col);
   EXPECT_EQ(conv2d_cpu_default_variant(conv2d_shape(10, 64, 64, 256, 128, 1, 1, 0, 0, 1, 1), fwd),
             im2col);
@@ -577,12 +586,16 @@ TEST(Conv2dCpuDirect, BackwardDataRejectsShapesItDoesNotCompute) {
   EXPECT_FALSE(conv2d_direct_applies(strided, Conv2dCpuPass::kBackwardData));
   EXPECT_TRUE(conv2d_direct_applies(strided, Conv2dCpuPass::kForward));
   expect_invalid(
-      [&] { conv2d_backward_data_cpu_direct(strided, buf.data(), buf.data(), nullptr, buf.data()); },
+      [&] {
+        conv2d_backward_data_cpu_direct(strided, buf.data(), buf.data(), nullptr, buf.data());
+      },
       {"conv2d_backward_data_cpu_direct", "stride 1", "stride=2,2", "conv2d_backward_data_cpu"});
   const Conv2dShape wide_pad = conv2d_shape(1, 8, 8, 2, 2, 3, 3, 3, 3, 1, 1);
   EXPECT_FALSE(conv2d_direct_applies(wide_pad, Conv2dCpuPass::kBackwardData));
   expect_invalid(
-      [&] { conv2d_backward_data_cpu_direct(wide_pad, buf.data(), buf.data(), nullptr, buf.data()); },
+      [&] {
+        conv2d_backward_data_cpu_direct(wide_pad, buf.data(), buf.data(), nullptr, buf.data());
+      },
       {"pad <= kernel size - 1", "pad=3,3"});
 }
 
