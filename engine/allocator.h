@@ -1,4 +1,6 @@
-// Memory for tensors. CPU: 64-byte aligned blocks (AVX-512 lines, and what OpenBLAS likes).
+// Memory for tensors. CPU: 64-byte aligned blocks (AVX-512 lines, and what OpenBLAS likes); freed
+// blocks of 1 MiB and more are cached by size (up to 4 GiB) and reused, so large tensors do not
+// pay fresh pages on every op (allocator.cpp says why).
 // CUDA: a caching allocator with size buckets, so a steady-state training step never calls
 // cudaMalloc/cudaFree; freed blocks go back to a per-size free list and are reused.
 #pragma once
@@ -11,9 +13,9 @@ namespace unet {
 struct MemoryStats {
   size_t current_bytes = 0;   // held by live tensors
   size_t peak_bytes = 0;      // max of current since the last reset
-  size_t cached_bytes = 0;    // reserved from the system but free for reuse (CUDA only)
-  size_t reserved_bytes = 0;  // current + cached (CUDA only)
-  size_t system_allocs = 0;   // calls to the system allocator (malloc / cudaMalloc)
+  size_t cached_bytes = 0;    // reserved from the system but free for reuse
+  size_t reserved_bytes = 0;  // current + cached
+  size_t system_allocs = 0;   // calls to the system allocator (aligned_alloc / cudaMalloc)
 };
 
 void* cpu_allocate(size_t bytes);

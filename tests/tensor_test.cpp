@@ -74,6 +74,31 @@ TEST(Allocator, CpuStatisticsTrackLiveBytes) {
   EXPECT_EQ(cpu_memory_stats().current_bytes, before);
 }
 
+// A freed large block is kept and handed to the next request of its rounded size, without a new
+// system allocation; small blocks go straight back. (Under AddressSanitizer nothing is cached.)
+TEST(Allocator, CpuLargeBlocksAreCachedAndReused) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the cache is off under AddressSanitizer";
+#else
+  const size_t large = (size_t(3) << 20) + 4;  // rounds to 4 MiB
+  void* first = cpu_allocate(large);
+  const MemoryStats held = cpu_memory_stats();
+  cpu_free(first, large);
+  const MemoryStats freed = cpu_memory_stats();
+  EXPECT_EQ(freed.current_bytes, held.current_bytes - large);
+  EXPECT_GE(freed.cached_bytes, size_t(4) << 20);
+  EXPECT_EQ(freed.reserved_bytes, freed.current_bytes + freed.cached_bytes);
+  void* second = cpu_allocate(large - 100);  // another size with the same rounding
+  EXPECT_EQ(second, first);
+  EXPECT_EQ(cpu_memory_stats().system_allocs, held.system_allocs);
+  EXPECT_EQ(cpu_memory_stats().cached_bytes, freed.cached_bytes - (size_t(4) << 20));
+  cpu_free(second, large - 100);
+  const size_t cached = cpu_memory_stats().cached_bytes;
+  cpu_free(cpu_allocate(4096), 4096);
+  EXPECT_EQ(cpu_memory_stats().cached_bytes, cached);
+#endif
+}
+
 TEST(Device, ParsesNamesAndRejectsUnknown) {
   EXPECT_TRUE(parse_device("cpu").is_cpu());
   EXPECT_EQ(parse_device("cuda:1").index, 1);
