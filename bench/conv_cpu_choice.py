@@ -12,6 +12,10 @@ noise stay on im2col); of the variants that qualify, the one with the lowest med
 
   bench/conv_cpu_choice.py bench/results/conv_cpu_choice_*.json           (a table, markdown)
   bench/conv_cpu_choice.py --cpp bench/results/conv_cpu_choice_*.json     (C++ rows to paste)
+  bench/conv_cpu_choice.py --by-layer ...   (one markdown row per layer: per pass, the speed-up of
+                                             Winograd / direct over im2col and the choice)
+
+Later files override earlier ones for the same layer and pass (a rerun with more rounds).
 """
 import argparse
 import collections
@@ -33,6 +37,7 @@ def load(paths):
     for path in paths:
         with open(path) as f:
             data = json.load(f)
+        fresh = set()  # (layer, pass, kind) first seen in this file: a rerun replaces older rounds
         for b in data["benchmarks"]:
             if b.get("run_type") != "iteration":
                 continue
@@ -41,7 +46,10 @@ def load(paths):
                 continue
             p, kind = m.group(1), m.group(2)
             layer = tuple(int(g) for g in m.groups()[2:])
-            times[layer][p].setdefault(kind, []).append(b["real_time"])
+            if (layer, p, kind) not in fresh:
+                fresh.add((layer, p, kind))
+                times[layer][p][kind] = []
+            times[layer][p][kind].append(b["real_time"])
     return times
 
 
@@ -66,11 +74,30 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("json", nargs="+")
     ap.add_argument("--cpp", action="store_true", help="print C++ table rows")
+    ap.add_argument("--by-layer", action="store_true", help="one markdown row per layer")
     args = ap.parse_args()
     times = load(args.json)
     if not times:
         sys.exit("conv_cpu_choice.py: no conv2d 3x3 rows in " + " ".join(args.json))
     letter = {"cpu": "IM", "winograd": "WG", "direct": "DI"}
+    if args.by_layer:
+        short = {"cpu": "im2col", "winograd": "**Winograd**", "direct": "**direct**"}
+        print("| N | H x W, C -> K | forward: W / D | backward-data: W / D | backward-weight: D |")
+        print("|---|---|---|---|---|")
+        for layer in sorted(times, key=lambda l: (l[0], -l[1], l[3], l[4])):
+            n, h, w, c, k = layer
+            cells = []
+            for p in PASSES:
+                rounds = times[layer].get(p, {})
+                if "cpu" not in rounds:
+                    cells.append("-")
+                    continue
+                choice, info = choose(rounds)
+                ratios = " / ".join("%.2fx" % (info["cpu"][0] / info[kind][0])
+                                    for kind in ("winograd", "direct") if kind in info)
+                cells.append("%s: %s" % (ratios, short[choice]))
+            print("| %d | %dx%d, %d -> %d | %s |" % (n, h, w, c, k, " | ".join(cells)))
+        return
     if not args.cpp:
         print("| N | H | C | K | pass | im2col ms | winograd | direct | choice |")
         print("|---|---|---|---|---|---|---|---|---|")
