@@ -2,13 +2,15 @@
 """Our CPU training step and inference against PyTorch on the same machine, side by side.
 
 Each round runs, in turn, for every config: ours with the default variant table, ours with im2col
-everywhere (UNET_VARIANT=conv2d_cpu=1, the engine before the variant tables), PyTorch in its
-default (NCHW) layout and PyTorch channels-last. PyTorch's anchor is the faster of its two layouts
-in each round. Prints medians with the per-round values and per-round ratios, and writes every
-time to a JSON file. Run it on a quiet machine.
+everywhere (UNET_VARIANT=conv2d_cpu=1, the engine before the variant tables), then for each
+PyTorch interpreter given (--python, default Debian's /usr/bin/python3 with torch 1.13) PyTorch in
+its default (NCHW) layout and channels-last. PyTorch's anchor is the fastest of all its runs in
+each round. Prints medians with the per-round values and per-round ratios, and writes every time
+to a JSON file. Run it on a quiet machine.
 
   /usr/bin/python3 bench/cpu_vs_torch.py --build build [--rounds 3] [--threads 2]
       [--configs train_seed_b1,train_base16_b10,infer_seed,infer_seed_bn] [--out FILE]
+      [--python /usr/bin/python3,/path/to/venv/bin/python]
 
 Ours: build/bench/train_step_bench (3 timed iterations after a warm-up; inference rows run the
 eval-mode forward, batch norm folded for the _bn_folded row). PyTorch: bench/torch_reference.py
@@ -49,8 +51,13 @@ def run_ours(build, row, threads, env_extra):
     return b["real_time"] * scale
 
 
-def run_torch(args_extra, threads, channels_last):
-    cmd = ["/usr/bin/python3", os.path.join(HERE, "torch_reference.py"), "--device", "cpu",
+def torch_version(python):
+    return subprocess.run([python, "-c", "import torch; print(torch.__version__)"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def run_torch(python, args_extra, threads, channels_last):
+    cmd = [python, os.path.join(HERE, "torch_reference.py"), "--device", "cpu",
            "--threads", str(threads), "--steps", "3", "--warmup", "1"] + args_extra
     if channels_last:
         cmd.append("--channels-last")
@@ -70,12 +77,20 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--out", default=None)
+    ap.add_argument("--python", default="/usr/bin/python3",
+                    help="comma-separated interpreters, each with a torch to measure")
     args = ap.parse_args()
+    pythons = args.python.split(",")
+    versions = {py: torch_version(py) for py in pythons}
     names = args.configs.split(",")
     for n in names:
         if n not in CONFIGS:
             sys.exit(f"cpu_vs_torch.py: unknown config {n} (known: {', '.join(CONFIGS)})")
-    kinds = ["ours", "ours_im2col", "torch", "torch_channels_last"]
+    torch_kinds = []
+    for py in pythons:
+        torch_kinds += [(f"torch {versions[py]}", py, False),
+                        (f"torch {versions[py]} channels-last", py, True)]
+    kinds = ["ours", "ours_im2col"] + [k for k, _, _ in torch_kinds]
     times = {n: {k: [] for k in kinds} for n in names}
     for r in range(args.rounds):
         for n in names:
@@ -84,30 +99,31 @@ def main():
             t["ours"].append(run_ours(args.build, row, args.threads, {}))
             t["ours_im2col"].append(
                 run_ours(args.build, row, args.threads, {"UNET_VARIANT": "conv2d_cpu=1"}))
-            t["torch"].append(run_torch(targs, args.threads, False))
-            t["torch_channels_last"].append(run_torch(targs, args.threads, True))
+            for kind, py, channels_last in torch_kinds:
+                t[kind].append(run_torch(py, targs, args.threads, channels_last))
             print(f"round {r + 1}/{args.rounds} {n}: " +
                   ", ".join(f"{k} {t[k][-1]:.0f} ms" for k in kinds), file=sys.stderr, flush=True)
-    print("| config | ours (table) | ours (im2col only) | PyTorch NCHW | PyTorch channels-last "
-          "| PyTorch best / ours (per round) | im2col / table |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    names_row = " | ".join(k.replace("torch", "PyTorch") for k, _, _ in torch_kinds)
+    print("| config | ours (table) | ours (im2col only) | " + names_row +
+          " | PyTorch best / ours (per round) | im2col / table |")
+    print("|" + " --- |" * (5 + len(torch_kinds)))
     summary = {}
     for n in names:
         t = times[n]
-        best = [min(a, b) for a, b in zip(t["torch"], t["torch_channels_last"])]
+        best = [min(vals) for vals in zip(*(t[k] for k, _, _ in torch_kinds))]
         ratio = [b / o for b, o in zip(best, t["ours"])]
         gain = statistics.median(t["ours_im2col"]) / statistics.median(t["ours"])
         summary[n] = {"ms": t, "torch_best_over_ours": ratio}
-        print(f"| {n} | {fmt(t['ours'])} | {fmt(t['ours_im2col'])} | {fmt(t['torch'])} | "
-              f"{fmt(t['torch_channels_last'])} | %.2f (%s) | %.2f |" %
+        torch_cells = " | ".join(fmt(t[k]) for k, _, _ in torch_kinds)
+        print(f"| {n} | {fmt(t['ours'])} | {fmt(t['ours_im2col'])} | {torch_cells} | "
+              "%.2f (%s) | %.2f |" %
               (statistics.median(ratio), ", ".join("%.2f" % x for x in ratio), gain))
     out = args.out or os.path.join(
         HERE, "results", f"cpu_vs_torch_{datetime.date.today().isoformat()}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    import torch  # only for its version in the record
     with open(out, "w") as f:
         json.dump({"date": datetime.datetime.now().isoformat(timespec="seconds"),
-                   "threads": args.threads, "rounds": args.rounds, "torch": torch.__version__,
+                   "threads": args.threads, "rounds": args.rounds, "torch": versions,
                    "results": summary}, f, indent=1)
     print(f"written: {out}")
 
