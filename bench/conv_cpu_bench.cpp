@@ -97,6 +97,11 @@ struct ConvTLayer {
 };
 const std::vector<ConvTLayer> kConvTLayers = {
     {16, 512, 256}, {32, 256, 128}, {64, 128, 64}, {128, 64, 32}};
+// UNET_CONV_BENCH_LAYERS=128: the 128x128 networks' up-convolutions (base 32 depth 5, base 16
+// depth 5, and the demo's base 16 depth 4, whose are a subset).
+const std::vector<ConvTLayer> kConvTLayers128 = {{8, 512, 256}, {16, 256, 128}, {32, 128, 64},
+                                                 {64, 64, 32},  {8, 256, 128},  {16, 128, 64},
+                                                 {32, 64, 32},  {64, 32, 16}};
 
 // The shape segment of a name: N1_H256_W256_C32_K32_R3_S3.
 std::string conv_dims(int n, int hw, int c, int k, int r) {
@@ -214,34 +219,48 @@ void register_conv_transpose2d(const ConvTLayer& l, int n) {
   s.N = n, s.H = s.W = l.hw, s.C = l.c, s.K = l.k, s.R = s.S = 2, s.stride_h = s.stride_w = 2;
   const std::string tag = conv_dims(n, l.hw, l.c, l.k, 2);
   const char* pass_names[3] = {"fwd", "bwd_data", "bwd_weight"};
+  // kind 0: the GEMM path (cpu), 1: the naive reference (ref), 2: the direct conv (direct).
+  const char* kinds[3] = {"/cpu/", "/ref/", "/direct/"};
   for (int pi = 0; pi < 3; ++pi) {
-    for (int ref = 0; ref < 2; ++ref) {
-      if (ref && s.flops() * 1e-9 > kRefMaxGflop) continue;
+    for (int kind = 0; kind < 3; ++kind) {
+      if (kind == 1 && s.flops() * 1e-9 > kRefMaxGflop) continue;
+      if (kind == 2 && !conv_transpose2d_direct_applies(s, pi == 0)) continue;
       const std::string name =
-          std::string("conv_transpose2d/") + pass_names[pi] + (ref ? "/ref/" : "/cpu/") + tag;
-      auto* b = benchmark::RegisterBenchmark(name.c_str(), [s, pi, ref](benchmark::State& state) {
+          std::string("conv_transpose2d/") + pass_names[pi] + kinds[kind] + tag;
+      auto* b = benchmark::RegisterBenchmark(name.c_str(), [s, pi, kind](benchmark::State& state) {
         const auto x = random_vector(s.x_size(), 1), w = random_vector(s.w_size(), 2),
                    dy = random_vector(s.y_size(), 3), bias = random_vector(s.K, 4);
         std::vector<float> y(s.y_size()), dx(s.x_size()), dw(s.w_size()), db(s.K);
         for (auto _ : state) {
           if (pi == 0) {
-            ref ? conv_transpose2d_forward_ref<float>(s, x.data(), w.data(), bias.data(), y.data())
-                : conv_transpose2d_forward_cpu(s, x.data(), w.data(), bias.data(), y.data());
+            if (kind == 1)
+              conv_transpose2d_forward_ref<float>(s, x.data(), w.data(), bias.data(), y.data());
+            if (kind == 0)
+              conv_transpose2d_forward_cpu(s, x.data(), w.data(), bias.data(), y.data());
+            if (kind == 2)
+              conv_transpose2d_forward_cpu_direct(s, x.data(), w.data(), bias.data(), y.data());
           } else if (pi == 1) {
-            ref ? conv_transpose2d_backward_data_ref<float>(s, dy.data(), w.data(), dx.data())
-                : conv_transpose2d_backward_data_cpu(s, dy.data(), w.data(), dx.data());
+            if (kind == 1)
+              conv_transpose2d_backward_data_ref<float>(s, dy.data(), w.data(), dx.data());
+            if (kind == 0) conv_transpose2d_backward_data_cpu(s, dy.data(), w.data(), dx.data());
+            if (kind == 2)
+              conv_transpose2d_backward_data_cpu_direct(s, dy.data(), w.data(), dx.data());
           } else {
-            ref ? conv_transpose2d_backward_weight_ref<float>(s, x.data(), dy.data(), dw.data(),
-                                                              db.data())
-                : conv_transpose2d_backward_weight_cpu(s, x.data(), dy.data(), dw.data(),
-                                                       db.data());
+            if (kind == 1)
+              conv_transpose2d_backward_weight_ref<float>(s, x.data(), dy.data(), dw.data(),
+                                                          db.data());
+            if (kind == 0)
+              conv_transpose2d_backward_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data());
+            if (kind == 2)
+              conv_transpose2d_backward_weight_cpu_direct(s, x.data(), dy.data(), dw.data(),
+                                                          db.data());
           }
           benchmark::ClobberMemory();
         }
         set_counters(state, s.flops());
       });
       b->Unit(benchmark::kMillisecond)->UseRealTime();
-      if (ref) b->Iterations(1);
+      if (kind == 1) b->Iterations(1);
     }
   }
 }
@@ -253,7 +272,7 @@ int main(int argc, char** argv) {
   const char* layers = std::getenv("UNET_CONV_BENCH_LAYERS");
   const bool at_128 = layers != nullptr && std::string(layers) == "128";
   for (const auto& l : at_128 ? kConv2dLayers128 : kConv2dLayers) register_conv2d(l, n);
-  for (const auto& l : kConvTLayers) register_conv_transpose2d(l, n);
+  for (const auto& l : at_128 ? kConvTLayers128 : kConvTLayers) register_conv_transpose2d(l, n);
   benchmark::AddCustomContext("sgemm_cpu", sgemm_cpu_uses_openblas() ? "OpenBLAS" : "built-in");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

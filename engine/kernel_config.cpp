@@ -26,8 +26,9 @@ const char* math_mode_name(MathMode m) { return m == MathMode::kTf32 ? "tf32" : 
 
 const std::vector<const kernels::VariantTable*>& variant_tables() {
   static const std::vector<const kernels::VariantTable*> tables = {
-      &kernels::kConv2dVariants, &kernels::kConv2dCpuVariants, &kernels::kConvTranspose2dVariants,
-      &kernels::kMaxPool2dVariants, &kernels::kConcatVariants};
+      &kernels::kConv2dVariants,          &kernels::kConv2dCpuVariants,
+      &kernels::kConvTranspose2dVariants, &kernels::kConvTranspose2dCpuVariants,
+      &kernels::kMaxPool2dVariants,       &kernels::kConcatVariants};
   return tables;
 }
 

@@ -201,6 +201,19 @@ kernels::ConvTranspose2dVariant convt_variant(const kernels::ConvTranspose2dShap
              : kernels::ConvTranspose2dVariant::kV1Naive;
 }
 
+// Whether a CPU pass runs the direct variant: forced ("conv_transpose2d_cpu") or the measured
+// default, and only where it applies.
+bool convt_cpu_direct(const kernels::ConvTranspose2dShape& s,
+                      kernels::ConvTranspose2dCpuPass pass) {
+  using V = kernels::ConvTranspose2dCpuVariant;
+  const auto& forced = kernel_config().variant;
+  const V v = forced.find(kernels::kConvTranspose2dCpuVariants.op()) != forced.end()
+                  ? static_cast<V>(variant_in_use(kernels::kConvTranspose2dCpuVariants))
+                  : kernels::conv_transpose2d_cpu_default_variant(s, pass);
+  return v == V::kDirect && kernels::conv_transpose2d_direct_applies(
+                                s, pass == kernels::ConvTranspose2dCpuPass::kForward);
+}
+
 void convt_forward(const kernels::ConvTranspose2dShape& s, const Tensor& x, const Tensor& w,
                    const Tensor& b, Tensor& y) {
   dispatch(
@@ -209,7 +222,13 @@ void convt_forward(const kernels::ConvTranspose2dShape& s, const Tensor& x, cons
       [&] {
         kernels::conv_transpose2d_forward_ref<float>(s, x.f32(), w.f32(), opt_ptr(b), y.f32());
       },
-      [&] { kernels::conv_transpose2d_forward_cpu(s, x.f32(), w.f32(), opt_ptr(b), y.f32()); },
+      [&] {
+        if (convt_cpu_direct(s, kernels::ConvTranspose2dCpuPass::kForward)) {
+          kernels::conv_transpose2d_forward_cpu_direct(s, x.f32(), w.f32(), opt_ptr(b), y.f32());
+        } else {
+          kernels::conv_transpose2d_forward_cpu(s, x.f32(), w.f32(), opt_ptr(b), y.f32());
+        }
+      },
       [&](kernels::Stream st) {
         kernels::conv_transpose2d_forward_cuda(convt_variant(s), s, x.f32(), w.f32(), opt_ptr(b),
                                                y.f32(), st);
@@ -223,7 +242,13 @@ void convt_backward_data(const kernels::ConvTranspose2dShape& s, const Tensor& w
        4.0 * double(s.x_size() + s.w_size() + s.y_size())},
       dy,
       [&] { kernels::conv_transpose2d_backward_data_ref<float>(s, dy.f32(), w.f32(), dx.f32()); },
-      [&] { kernels::conv_transpose2d_backward_data_cpu(s, dy.f32(), w.f32(), dx.f32()); },
+      [&] {
+        if (convt_cpu_direct(s, kernels::ConvTranspose2dCpuPass::kBackwardData)) {
+          kernels::conv_transpose2d_backward_data_cpu_direct(s, dy.f32(), w.f32(), dx.f32());
+        } else {
+          kernels::conv_transpose2d_backward_data_cpu(s, dy.f32(), w.f32(), dx.f32());
+        }
+      },
       [&](kernels::Stream st) {
         kernels::conv_transpose2d_backward_data_cuda(convt_variant(s), s, dy.f32(), w.f32(),
                                                      dx.f32(), st);
@@ -241,7 +266,13 @@ void convt_backward_weight(const kernels::ConvTranspose2dShape& s, const Tensor&
                                                              opt_mut(db));
       },
       [&] {
-        kernels::conv_transpose2d_backward_weight_cpu(s, x.f32(), dy.f32(), dw.f32(), opt_mut(db));
+        if (convt_cpu_direct(s, kernels::ConvTranspose2dCpuPass::kBackwardWeight)) {
+          kernels::conv_transpose2d_backward_weight_cpu_direct(s, x.f32(), dy.f32(), dw.f32(),
+                                                               opt_mut(db));
+        } else {
+          kernels::conv_transpose2d_backward_weight_cpu(s, x.f32(), dy.f32(), dw.f32(),
+                                                        opt_mut(db));
+        }
       },
       [&](kernels::Stream st) {
         const auto v = convt_variant(s);

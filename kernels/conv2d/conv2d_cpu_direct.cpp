@@ -36,6 +36,8 @@
 // Built only where the compiler targets AVX2 and FMA (UNET_NATIVE on such a CPU);
 // conv2d_direct_available() says whether it was, and the engine falls back to im2col otherwise.
 
+#include "kernels/conv2d/conv2d_cpu_direct.h"
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -97,6 +99,9 @@ int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 // A convolution as the forward micro-tile sees it: `in` is [N][H][W][C], `out` [N][P][Q][K], the
 // filter packed as [ceil(K/16)][R][S][C][16] (zeros past K), `bias` padded to a multiple of 16.
+// Output pixel (n, p, q) starts at out + n*out_image + p*out_row + q*out_pixel; the strides are
+// those of a dense [N][P][Q][K] tensor unless given (a transposed conv's tap writes every other
+// pixel of every other row).
 struct DirectConv {
   int N, H, W, C, K, R, S, pad_h, pad_w, stride_h, stride_w, P, Q;
   const float* in;
@@ -104,6 +109,7 @@ struct DirectConv {
   const float* bias;  // nullable
   bool relu;
   float* out;
+  int64_t out_image = 0, out_row = 0, out_pixel = 0;  // 0: dense
 };
 
 // packed[kb][r][s][c][j] = filter(kb*16 + j, r, s, c), 0 for kb*16 + j >= K.
@@ -170,7 +176,7 @@ void forward_tile(const DirectConv& d, const float* zeros, int n, int p, int kb,
       v0 = _mm256_max_ps(v0, zero);
       v1 = _mm256_max_ps(v1, zero);
     }
-    float* dst = d.out + ((int64_t(n) * d.P + p) * d.Q + q0 + i) * d.K + k0;
+    float* dst = d.out + n * d.out_image + p * d.out_row + (q0 + i) * d.out_pixel + k0;
     if (k_count == kNR) {
       _mm256_storeu_ps(dst, v0);
       _mm256_storeu_ps(dst + 8, v1);
@@ -184,7 +190,12 @@ void forward_tile(const DirectConv& d, const float* zeros, int n, int p, int kb,
 }
 
 // Every micro-tile of the output, parallel over (output row, channel block).
-void run_forward_tiles(const DirectConv& d) {
+void run_forward_tiles(DirectConv d) {
+  if (d.out_pixel == 0) {
+    d.out_pixel = d.K;
+    d.out_row = int64_t(d.Q) * d.K;
+    d.out_image = int64_t(d.P) * d.Q * d.K;
+  }
   const int blocks = (d.K + kNR - 1) / kNR;
   const std::vector<float> zeros(d.C, 0.0f);
   const int64_t tasks = int64_t(d.N) * d.P * blocks;
@@ -248,6 +259,25 @@ void weight_tile(const float* g_row, int ld, const float* x_row, int C, int c_la
 }
 
 }  // namespace
+
+namespace detail {
+void conv2d_direct_pointwise_strided(const PointwiseStrided& p) {
+  const int Kp = round_up(p.K, kNR);
+  float* packed = cpu_scratch(kPackSlot, size_t(Kp) * p.C);
+  pack_filter(
+      p.K, 1, 1, p.C, [&](int k, int, int, int c) { return p.w[c * p.w_c_stride + k]; }, packed);
+  std::vector<float> bias_padded;
+  if (p.bias) {
+    bias_padded.assign(Kp, 0.0f);
+    std::copy(p.bias, p.bias + p.K, bias_padded.begin());
+  }
+  DirectConv d{p.N,   p.H, p.W, p.C, p.K, 1,   1,      0,
+               0,     1,   1,   p.H, p.W, p.x, packed, p.bias ? bias_padded.data() : nullptr,
+               false, p.y};
+  d.out_image = p.out_image, d.out_row = p.out_row, d.out_pixel = p.out_pixel;
+  run_forward_tiles(d);
+}
+}  // namespace detail
 #endif  // UNET_CONV2D_DIRECT
 
 void conv2d_forward_cpu_direct(const Conv2dShape& s, const float* x, const float* w,

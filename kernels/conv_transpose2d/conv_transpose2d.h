@@ -52,6 +52,31 @@ void conv_transpose2d_backward_data_cpu(const ConvTranspose2dShape& s, const flo
 void conv_transpose2d_backward_weight_cpu(const ConvTranspose2dShape& s, const float* x,
                                           const float* dy, float* dw, float* dbias);
 
+// ---- CPU numbered variants: 1 is the GEMM + scatter path above; 2 runs the direct conv's register
+// tiles (conv_transpose2d_cpu_direct.cpp, kernels/conv2d variant 3): forward for
+// non-overlapping taps (R == stride_h, S == stride_w), backward-data and backward-weight for any
+// shape, where the direct conv was built (conv2d_direct_available). The engine runs the default
+// (conv_transpose2d_cpu_default_variant, measured) unless "conv_transpose2d_cpu" is forced; a
+// pass variant 2 does not cover runs variant 1. ----
+enum class ConvTranspose2dCpuVariant : int { kGemm = 1, kDirect = 2 };
+inline constexpr VariantInfo kConvTranspose2dCpuVariantRows[] = {{1, "cpu_gemm", false},
+                                                                 {2, "cpu_direct", false}};
+inline constexpr VariantTable kConvTranspose2dCpuVariants{"conv_transpose2d_cpu",
+                                                          kConvTranspose2dCpuVariantRows, 1, 1};
+bool conv_transpose2d_direct_applies(const ConvTranspose2dShape& s, bool forward);
+enum class ConvTranspose2dCpuPass { kForward, kBackwardData, kBackwardWeight };
+// The variant the engine runs for a pass when none is forced: the measured table in
+// conv_transpose2d_cpu_direct.cpp for the U-Nets' up-convolutions, the GEMM path elsewhere.
+ConvTranspose2dCpuVariant conv_transpose2d_cpu_default_variant(const ConvTranspose2dShape& s,
+                                                               ConvTranspose2dCpuPass pass);
+// Same semantics as the *_cpu functions; throw std::invalid_argument where the pass does not apply.
+void conv_transpose2d_forward_cpu_direct(const ConvTranspose2dShape& s, const float* x,
+                                         const float* w, const float* bias, float* y);
+void conv_transpose2d_backward_data_cpu_direct(const ConvTranspose2dShape& s, const float* dy,
+                                               const float* w, float* dx);
+void conv_transpose2d_backward_weight_cpu_direct(const ConvTranspose2dShape& s, const float* x,
+                                                 const float* dy, float* dw, float* dbias);
+
 // ---- CUDA: numbered variants, device pointers. ----
 enum class ConvTranspose2dVariant : int {
   kV1Naive = 1,        // one thread per output element, gathers its inputs (exact fp32)

@@ -21,6 +21,7 @@
 #include "kernels/common/scratch_cpu.h"
 #include "kernels/conv_transpose2d/conv_transpose2d.h"
 #include "kernels/conv_transpose2d/conv_transpose2d_check.h"
+#include "kernels/conv_transpose2d/conv_transpose2d_cpu_common.h"
 
 namespace unet::kernels {
 namespace {
@@ -173,25 +174,28 @@ void conv_transpose2d_backward_weight_cpu(const ConvTranspose2dShape& s, const f
     sgemm_cpu(true, false, s.C, rsk, int(rows), 1.0f, x + m0 * s.C, s.C, dcol, rsk,
               m0 == 0 ? 0.0f : 1.0f, dw, rsk);
   }
-  if (dbias) {
-    // Column sums of dy over all N*P*Q pixels: per-block partials in parallel, then in order.
-    const int K = s.K;
-    const int64_t pixels = int64_t(s.N) * s.P() * s.Q();
-    const int64_t blocks = (pixels + kBiasBlockRows - 1) / kBiasBlockRows;
-    std::vector<double> partial(blocks * K, 0.0);
+  if (dbias) detail::conv_transpose2d_bias_grad_cpu(s, dy, dbias);
+}
+
+namespace detail {
+void conv_transpose2d_bias_grad_cpu(const ConvTranspose2dShape& s, const float* dy, float* dbias) {
+  const int K = s.K;
+  const int64_t pixels = int64_t(s.N) * s.P() * s.Q();
+  const int64_t blocks = (pixels + kBiasBlockRows - 1) / kBiasBlockRows;
+  std::vector<double> partial(blocks * K, 0.0);
 #pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
-      double* out = partial.data() + b * K;
-      const int64_t end = std::min(pixels, (b + 1) * kBiasBlockRows);
-      for (int64_t i = b * kBiasBlockRows; i < end; ++i)
-        for (int k = 0; k < K; ++k) out[k] += dy[i * K + k];
-    }
-    for (int k = 0; k < K; ++k) {
-      double acc = 0.0;
-      for (int64_t b = 0; b < blocks; ++b) acc += partial[b * K + k];
-      dbias[k] = float(acc);
-    }
+  for (int64_t b = 0; b < blocks; ++b) {
+    double* out = partial.data() + b * K;
+    const int64_t end = std::min(pixels, (b + 1) * kBiasBlockRows);
+    for (int64_t i = b * kBiasBlockRows; i < end; ++i)
+      for (int k = 0; k < K; ++k) out[k] += dy[i * K + k];
+  }
+  for (int k = 0; k < K; ++k) {
+    double acc = 0.0;
+    for (int64_t b = 0; b < blocks; ++b) acc += partial[b * K + k];
+    dbias[k] = float(acc);
   }
 }
+}  // namespace detail
 
 }  // namespace unet::kernels

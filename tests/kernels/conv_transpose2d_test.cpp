@@ -146,6 +146,15 @@ Outputs run_backend(const KernelBackend& b, const ConvTranspose2dShape& s,
     conv_transpose2d_backward_data_cuda(v, s, d_dy.get(), d_w.get(), d_dx.get(), nullptr);
     conv_transpose2d_backward_weight_cuda(v, s, d_x.get(), d_dy.get(), d_dw.get(), dbp, d_ws.get(),
                                           nullptr);
+  } else if (b.variant == static_cast<int>(ConvTranspose2dCpuVariant::kDirect)) {
+    // As the engine runs it when forced: the GEMM path for a forward the direct one cannot do.
+    if (conv_transpose2d_direct_applies(s, true)) {
+      conv_transpose2d_forward_cpu_direct(s, d_x.get(), d_w.get(), bp, d_y.get());
+    } else {
+      conv_transpose2d_forward_cpu(s, d_x.get(), d_w.get(), bp, d_y.get());
+    }
+    conv_transpose2d_backward_data_cpu_direct(s, d_dy.get(), d_w.get(), d_dx.get());
+    conv_transpose2d_backward_weight_cpu_direct(s, d_x.get(), d_dy.get(), d_dw.get(), dbp);
   } else {
     conv_transpose2d_forward_cpu(s, d_x.get(), d_w.get(), bp, d_y.get());
     conv_transpose2d_backward_data_cpu(s, d_dy.get(), d_w.get(), d_dx.get());
@@ -278,9 +287,34 @@ TEST_P(ConvTranspose2dTest, DbiasIsOptional) {
   EXPECT_TRUE(bitwise_equal(without.dw, with.dw, "dw with and without dbias"));
 }
 
+// The CPU backends: the GEMM path ("cpu") and, where it was built, CPU variant 2 (the direct conv's
+// register tiles); then each CUDA variant.
+std::vector<KernelBackend> conv_transpose2d_backends() {
+  std::vector<KernelBackend> all = backends_with_variants(kConvTranspose2dVariants);
+  if (conv2d_direct_available()) {
+    KernelBackend d;
+    d.variant = static_cast<int>(ConvTranspose2dCpuVariant::kDirect);
+    d.name = "cpu_direct";
+    all.insert(all.begin() + 1, d);
+  }
+  return all;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ConvTranspose2dTest,
-                         ::testing::ValuesIn(backends_with_variants(kConvTranspose2dVariants)),
-                         backend_test_name);
+                         ::testing::ValuesIn(conv_transpose2d_backends()), backend_test_name);
+
+// The direct forward needs non-overlapping taps; its entry point refuses others with a message.
+TEST(ConvTranspose2dCpuDirect, ForwardRejectsOverlappingTaps) {
+  if (!conv2d_direct_available()) GTEST_SKIP() << "the direct conv was not built (no AVX2/FMA)";
+  ConvTranspose2dShape s;
+  s.N = 1, s.H = 4, s.W = 4, s.C = 2, s.K = 2, s.R = 3, s.S = 3, s.stride_h = 2, s.stride_w = 2;
+  EXPECT_FALSE(conv_transpose2d_direct_applies(s, true));
+  EXPECT_TRUE(conv_transpose2d_direct_applies(s, false));
+  std::vector<float> buf(4096, 0.0f);
+  expect_invalid(
+      [&] { conv_transpose2d_forward_cpu_direct(s, buf.data(), buf.data(), nullptr, buf.data()); },
+      {"conv_transpose2d_forward_cpu_direct", "R == stride_h", "conv_transpose2d_forward_cpu"});
+}
 
 // ---------------------------------------------------------------- the reference, by hand
 
