@@ -26,12 +26,15 @@ import sys
 
 NAME = re.compile(r"conv2d/(fwd|bwd_data|bwd_weight)/(cpu|winograd|direct)/"
                   r"N(\d+)_H(\d+)_W(\d+)_C(\d+)_K(\d+)_R3_S3")
+# --convt: the 2x2 stride-2 transposed convs (GEMM path "cpu" against "direct").
+NAME_CONVT = re.compile(r"conv_transpose2d/(fwd|bwd_data|bwd_weight)/(cpu|direct)/"
+                        r"N(\d+)_H(\d+)_W(\d+)_C(\d+)_K(\d+)_R2_S2")
 PASSES = ["fwd", "bwd_data", "bwd_weight"]
 KINDS = ["cpu", "winograd", "direct"]
 MIN_SPEEDUP = 1.10
 
 
-def load(paths):
+def load(paths, name=NAME):
     # times[(n, h, w, c, k)][pass][kind] = [real_time of round 0, 1, ...]
     times = collections.defaultdict(lambda: collections.defaultdict(dict))
     for path in paths:
@@ -41,7 +44,7 @@ def load(paths):
         for b in data["benchmarks"]:
             if b.get("run_type") != "iteration":
                 continue
-            m = NAME.match(b["name"])
+            m = name.match(b["name"])
             if not m:
                 continue
             p, kind = m.group(1), m.group(2)
@@ -75,11 +78,13 @@ def main():
     ap.add_argument("json", nargs="+")
     ap.add_argument("--cpp", action="store_true", help="print C++ table rows")
     ap.add_argument("--by-layer", action="store_true", help="one markdown row per layer")
+    ap.add_argument("--convt", action="store_true",
+                    help="the transposed convs' rows (GEMM 'cpu' vs 'direct'; C++ letters GM/DI)")
     args = ap.parse_args()
-    times = load(args.json)
+    times = load(args.json, NAME_CONVT if args.convt else NAME)
     if not times:
         sys.exit("conv_cpu_choice.py: no conv2d 3x3 rows in " + " ".join(args.json))
-    letter = {"cpu": "IM", "winograd": "WG", "direct": "DI"}
+    letter = {"cpu": "GM" if args.convt else "IM", "winograd": "WG", "direct": "DI"}
     if args.by_layer:
         short = {"cpu": "im2col", "winograd": "**Winograd**", "direct": "**direct**"}
         print("| N | H x W, C -> K | forward: W / D | backward-data: W / D | backward-weight: D |")

@@ -237,15 +237,17 @@ TEST(UNetModel, WinogradConvsMatchTheNaiveReferenceEndToEnd) {
   kernel_config().variant.erase("conv2d_cpu");
 }
 
-// And with every conv on the direct NHWC variant (all three passes), which the default table picks
-// for the wide, shallow layers; the tiny net's layers are not in the table, so only forcing it
-// covers it here.
+// And with every conv and up-convolution on the direct NHWC variants (all three passes), which the
+// default tables pick for the wide, shallow layers; the tiny net's layers are not in the tables,
+// so only forcing them covers them here.
 TEST(UNetModel, DirectConvsMatchTheNaiveReferenceEndToEnd) {
   if (!kernels::conv2d_direct_available()) GTEST_SKIP() << "the direct conv was not built";
   kernel_config().variant["conv2d_cpu"] = 3;
+  kernel_config().variant["conv_transpose2d_cpu"] = 2;
   expect_fast_matches_reference(model::Norm::kBatch);
   expect_fast_matches_reference(model::Norm::kNone);
   kernel_config().variant.erase("conv2d_cpu");
+  kernel_config().variant.erase("conv_transpose2d_cpu");
 }
 
 TEST(UNetModel, AdamStepsLowerTheLoss) {

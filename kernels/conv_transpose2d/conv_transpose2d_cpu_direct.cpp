@@ -13,6 +13,7 @@
 //     column sums of dy, shared with the GEMM path.
 //
 // Forward needs the non-overlapping case; backward-data and backward-weight take any R, S, stride.
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -24,6 +25,33 @@
 
 namespace unet::kernels {
 namespace {
+
+// The measured table: every up-convolution (2x2, stride 2) of the seed U-Net (batch 1 and 10) and
+// of the 128x128 networks (batch 10), by scripts/measure_conv_cpu_choice.sh's method
+// (conv_cpu_bench, 3 rounds, random interleaving; bench/conv_cpu_choice.py --convt, the same rule
+// as conv2d's: direct where its median was at least 1.10x the GEMM path's and it won every round),
+// 2026-12-03, bench/results/convt_cpu_choice_2026-12-03_*.json. The direct tiles win where the
+// channels are few (the GEMM is thin) and lose to OpenBLAS on the deep layers. H, W are the
+// input's; the nearest measured batch decides.
+constexpr ConvTranspose2dCpuVariant GM = ConvTranspose2dCpuVariant::kGemm,
+                                    DI = ConvTranspose2dCpuVariant::kDirect;
+struct MeasuredChoice {
+  int N, H, W, C, K;
+  ConvTranspose2dCpuVariant variant[3];  // forward, backward-data, backward-weight
+};
+constexpr MeasuredChoice kMeasured[] = {
+    // clang-format off: one measured layer per line
+    // N, H, W, C, K, {forward, backward-data, backward-weight}
+    {1, 128, 128, 64, 32, {DI, GM, DI}},  {1, 64, 64, 128, 64, {DI, GM, GM}},
+    {1, 32, 32, 256, 128, {GM, GM, GM}},  {1, 16, 16, 512, 256, {GM, GM, GM}},
+    {10, 128, 128, 64, 32, {GM, GM, DI}}, {10, 64, 64, 32, 16, {DI, GM, DI}},
+    {10, 64, 64, 64, 32, {GM, GM, DI}},   {10, 64, 64, 128, 64, {GM, GM, GM}},
+    {10, 32, 32, 64, 32, {DI, GM, DI}},   {10, 32, 32, 128, 64, {DI, GM, GM}},
+    {10, 32, 32, 256, 128, {GM, GM, GM}}, {10, 16, 16, 128, 64, {GM, GM, GM}},
+    {10, 16, 16, 256, 128, {GM, GM, GM}}, {10, 16, 16, 512, 256, {GM, GM, GM}},
+    {10, 8, 8, 256, 128, {GM, GM, GM}},   {10, 8, 8, 512, 256, {GM, GM, GM}},
+    // clang-format on
+};
 
 // The conv2d whose forward is this transposed conv's backward-data.
 Conv2dShape adjoint_conv(const ConvTranspose2dShape& s) {
@@ -48,8 +76,16 @@ void check_direct(const char* op, const ConvTranspose2dShape& s, bool forward) {
 
 ConvTranspose2dCpuVariant conv_transpose2d_cpu_default_variant(const ConvTranspose2dShape& s,
                                                                ConvTranspose2dCpuPass pass) {
-  (void)s, (void)pass;  // TABLE
-  return ConvTranspose2dCpuVariant::kGemm;
+  if (s.R != 2 || s.S != 2 || s.stride_h != 2 || s.stride_w != 2 || !conv2d_direct_available())
+    return ConvTranspose2dCpuVariant::kGemm;
+  const MeasuredChoice* best = nullptr;
+  double best_distance = 0;
+  for (const MeasuredChoice& row : kMeasured) {
+    if (row.H != s.H || row.W != s.W || row.C != s.C || row.K != s.K) continue;
+    const double distance = std::fabs(std::log(double(s.N) / row.N));
+    if (!best || distance < best_distance) best = &row, best_distance = distance;
+  }
+  return best ? best->variant[static_cast<int>(pass)] : ConvTranspose2dCpuVariant::kGemm;
 }
 
 bool conv_transpose2d_direct_applies(const ConvTranspose2dShape& s, bool forward) {
@@ -59,7 +95,8 @@ bool conv_transpose2d_direct_applies(const ConvTranspose2dShape& s, bool forward
 
 void conv_transpose2d_forward_cpu_direct(const ConvTranspose2dShape& s, const float* x,
                                          const float* w, const float* bias, float* y) {
-  detail::conv_transpose2d_check_args("conv_transpose2d_forward_cpu_direct", s, {{"x", x}, {"w", w}, {"y", y}});
+  detail::conv_transpose2d_check_args("conv_transpose2d_forward_cpu_direct", s,
+                                      {{"x", x}, {"w", w}, {"y", y}});
   check_direct("conv_transpose2d_forward_cpu_direct", s, true);
   const int P = s.P(), Q = s.Q(), K = s.K;
   for (int r = 0; r < s.R; ++r)
@@ -84,7 +121,7 @@ void conv_transpose2d_forward_cpu_direct(const ConvTranspose2dShape& s, const fl
 void conv_transpose2d_backward_data_cpu_direct(const ConvTranspose2dShape& s, const float* dy,
                                                const float* w, float* dx) {
   detail::conv_transpose2d_check_args("conv_transpose2d_backward_data_cpu_direct", s,
-                           {{"dy", dy}, {"w", w}, {"dx", dx}});
+                                      {{"dy", dy}, {"w", w}, {"dx", dx}});
   check_direct("conv_transpose2d_backward_data_cpu_direct", s, false);
   conv2d_forward_cpu_direct(adjoint_conv(s), dy, w, nullptr, dx, false);
 }
@@ -92,7 +129,7 @@ void conv_transpose2d_backward_data_cpu_direct(const ConvTranspose2dShape& s, co
 void conv_transpose2d_backward_weight_cpu_direct(const ConvTranspose2dShape& s, const float* x,
                                                  const float* dy, float* dw, float* dbias) {
   detail::conv_transpose2d_check_args("conv_transpose2d_backward_weight_cpu_direct", s,
-                           {{"x", x}, {"dy", dy}, {"dw", dw}});
+                                      {{"x", x}, {"dy", dy}, {"dw", dw}});
   check_direct("conv_transpose2d_backward_weight_cpu_direct", s, false);
   conv2d_backward_weight_cpu_direct(adjoint_conv(s), dy, x, nullptr, dw, nullptr);
   if (dbias) detail::conv_transpose2d_bias_grad_cpu(s, dy, dbias);

@@ -303,6 +303,28 @@ std::vector<KernelBackend> conv_transpose2d_backends() {
 INSTANTIATE_TEST_SUITE_P(Backends, ConvTranspose2dTest,
                          ::testing::ValuesIn(conv_transpose2d_backends()), backend_test_name);
 
+// The default CPU variant per pass: the measured table (conv_transpose2d_cpu_direct.cpp), the GEMM
+// path for shapes it does not list.
+TEST(ConvTranspose2dCpuChoice, MeasuredTableDecidesPerShapePassAndBatch) {
+  auto at = [](int n, int hw, int c, int k) {
+    ConvTranspose2dShape s;
+    s.N = n, s.H = s.W = hw, s.C = c, s.K = k;
+    return s;
+  };
+  const auto fwd = ConvTranspose2dCpuPass::kForward, bwd = ConvTranspose2dCpuPass::kBackwardData,
+             wgt = ConvTranspose2dCpuPass::kBackwardWeight;
+  const auto gemm = ConvTranspose2dCpuVariant::kGemm;
+  const auto direct = conv2d_direct_available() ? ConvTranspose2dCpuVariant::kDirect : gemm;
+  // The seed net's top up-convolution (128x128, 64 -> 32): direct forward at batch 1 only.
+  EXPECT_EQ(conv_transpose2d_cpu_default_variant(at(1, 128, 64, 32), fwd), direct);
+  EXPECT_EQ(conv_transpose2d_cpu_default_variant(at(10, 128, 64, 32), fwd), gemm);
+  EXPECT_EQ(conv_transpose2d_cpu_default_variant(at(10, 128, 64, 32), wgt), direct);
+  EXPECT_EQ(conv_transpose2d_cpu_default_variant(at(10, 128, 64, 32), bwd), gemm);
+  // The deep ones stay on the GEMM; unlisted shapes too.
+  EXPECT_EQ(conv_transpose2d_cpu_default_variant(at(10, 16, 512, 256), fwd), gemm);
+  EXPECT_EQ(conv_transpose2d_cpu_default_variant(at(10, 48, 64, 32), fwd), gemm);
+}
+
 // The direct forward needs non-overlapping taps; its entry point refuses others with a message.
 TEST(ConvTranspose2dCpuDirect, ForwardRejectsOverlappingTaps) {
   if (!conv2d_direct_available()) GTEST_SKIP() << "the direct conv was not built (no AVX2/FMA)";
