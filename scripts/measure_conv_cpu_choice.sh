@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Measures the CPU conv variants (im2col, Winograd, direct) on every 3x3 layer of the U-Nets the
 # product trains (seed at 256x256 with batch 1 and 10; the two 128x128 networks with batch 10),
-# interleaved, several rounds, and prints the variant table kernels/conv2d/conv2d_cpu_choice.cpp
-# holds (bench/conv_cpu_choice.py has the rule). Run it on a quiet machine; it takes about 15
+# and the up-convolutions' GEMM and direct variants, interleaved, several rounds, and prints the
+# variant tables kernels/conv2d/conv2d_cpu_choice.cpp and
+# kernels/conv_transpose2d/conv_transpose2d_cpu_direct.cpp hold (bench/conv_cpu_choice.py has the
+# rule). The 2026-12-03 tables came from its conv2d rows and a separate run of the up-convolution
+# rows (bench/results/convt_cpu_choice_*.json), which this script now measures in the same pass. Run it on a quiet machine; it takes about 15
 # minutes on the 2-core development machine.
 #
 #   scripts/measure_conv_cpu_choice.sh [build dir (default build)] [rounds (default 3)]
@@ -20,7 +23,7 @@ run() {  # set name, layer set ("" or 128), batch
   local out="bench/results/conv_cpu_choice_${stamp}_$1.json"
   echo "== $1 (layers ${2:-seed}, batch $3), $ROUNDS rounds -> $out"
   UNET_CONV_BENCH_LAYERS=$2 UNET_CONV_BENCH_BATCH=$3 "$BENCH" \
-    --benchmark_filter='^conv2d/.*/(cpu|winograd|direct)/.*_R3_S3' \
+    --benchmark_filter='^(conv2d/.*/(cpu|winograd|direct)/.*_R3_S3|conv_transpose2d/.*/(cpu|direct)/)' \
     --benchmark_repetitions="$ROUNDS" --benchmark_enable_random_interleaving=true \
     --benchmark_min_time=0.2 --benchmark_out="$out" --benchmark_out_format=json > /dev/null
   # Keep what the table needs (the context, and per round each row's name and time).
@@ -39,4 +42,7 @@ run seed_n1 "" 1
 run seed_n10 "" 10
 run net128_n10 128 10
 /usr/bin/python3 bench/conv_cpu_choice.py "${outs[@]}"
+echo "conv2d rows (kernels/conv2d/conv2d_cpu_choice.cpp):"
 /usr/bin/python3 bench/conv_cpu_choice.py --cpp "${outs[@]}"
+echo "conv_transpose2d rows (kernels/conv_transpose2d/conv_transpose2d_cpu_direct.cpp):"
+/usr/bin/python3 bench/conv_cpu_choice.py --convt --cpp "${outs[@]}"
