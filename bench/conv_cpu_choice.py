@@ -86,8 +86,12 @@ def main():
         sys.exit("conv_cpu_choice.py: no conv2d 3x3 rows in " + " ".join(args.json))
     letter = {"cpu": "GM" if args.convt else "IM", "winograd": "WG", "direct": "DI"}
     if args.by_layer:
-        short = {"cpu": "im2col", "winograd": "**Winograd**", "direct": "**direct**"}
-        print("| N | H x W, C -> K | forward: W / D | backward-data: W / D | backward-weight: D |")
+        short = {"cpu": "GEMM" if args.convt else "im2col", "winograd": "**Winograd**",
+                 "direct": "**direct**"}
+        if args.convt:
+            print("| N | H x W (input), C -> K | forward: D | backward-data: D | backward-weight: D |")
+        else:
+            print("| N | H x W, C -> K | forward: W / D | backward-data: W / D | backward-weight: D |")
         print("|---|---|---|---|---|")
         for layer in sorted(times, key=lambda l: (l[0], -l[1], l[3], l[4])):
             n, h, w, c, k = layer
