@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end (README's first command): build, synthesise a phantom data set, prepare
 # slice caches, train, predict on the test volumes, print the per-volume Dice and where the pictures
-# are. Without a GPU it trains a small U-Net on 128x128 slices (about 4-5 minutes on 2 cores); with
+# are. Without a GPU it trains a small U-Net on 128x128 slices (about 3-4 minutes on 2 cores); with
 # one it trains the seed network on 256x256 slices.
 #   scripts/demo.sh [output folder, default demo/]
 set -euo pipefail
