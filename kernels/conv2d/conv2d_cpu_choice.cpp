@@ -17,8 +17,7 @@
 // again with 5 rounds (conv_cpu_choice_2026-12-03_seed_n10_256_rerun5.json) and are marked. A
 // shape runs the row of its layer with the nearest measured batch
 // (geometrically: batch 1 up to 3, batch 10 from 4); shapes not in the table run im2col.
-#include <cmath>
-
+#include "kernels/common/measured_choice.h"
 #include "kernels/conv2d/conv2d.h"
 
 namespace unet::kernels {
@@ -100,13 +99,9 @@ Conv2dCpuVariant conv2d_cpu_default_variant(const Conv2dShape& s, Conv2dCpuPass 
   const bool three_by_three =
       s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 1 && s.pad_w == 1;
   if (!three_by_three) return Conv2dCpuVariant::kIm2col;
-  const MeasuredChoice* best = nullptr;
-  double best_distance = 0;
-  for (const MeasuredChoice& row : kMeasured) {
-    if (row.H != s.H || row.W != s.W || row.C != s.C || row.K != s.K) continue;
-    const double distance = std::fabs(std::log(double(s.N) / row.N));
-    if (!best || distance < best_distance) best = &row, best_distance = distance;
-  }
+  const MeasuredChoice* best = nearest_measured_row(kMeasured, s.N, [&](const MeasuredChoice& row) {
+    return row.H == s.H && row.W == s.W && row.C == s.C && row.K == s.K;
+  });
   if (!best) return Conv2dCpuVariant::kIm2col;
   const Conv2dCpuVariant v = best->variant[static_cast<int>(pass)];
   // A row measured where the direct conv was built may name it on a build without it.

@@ -13,10 +13,10 @@
 //     column sums of dy, shared with the GEMM path.
 //
 // Forward needs the non-overlapping case; backward-data and backward-weight take any R, S, stride.
-#include <cmath>
 #include <stdexcept>
 #include <string>
 
+#include "kernels/common/measured_choice.h"
 #include "kernels/conv2d/conv2d.h"
 #include "kernels/conv2d/conv2d_cpu_direct.h"
 #include "kernels/conv_transpose2d/conv_transpose2d.h"
@@ -78,13 +78,9 @@ ConvTranspose2dCpuVariant conv_transpose2d_cpu_default_variant(const ConvTranspo
                                                                ConvTranspose2dCpuPass pass) {
   if (s.R != 2 || s.S != 2 || s.stride_h != 2 || s.stride_w != 2 || !conv2d_direct_available())
     return ConvTranspose2dCpuVariant::kGemm;
-  const MeasuredChoice* best = nullptr;
-  double best_distance = 0;
-  for (const MeasuredChoice& row : kMeasured) {
-    if (row.H != s.H || row.W != s.W || row.C != s.C || row.K != s.K) continue;
-    const double distance = std::fabs(std::log(double(s.N) / row.N));
-    if (!best || distance < best_distance) best = &row, best_distance = distance;
-  }
+  const MeasuredChoice* best = nearest_measured_row(kMeasured, s.N, [&](const MeasuredChoice& row) {
+    return row.H == s.H && row.W == s.W && row.C == s.C && row.K == s.K;
+  });
   return best ? best->variant[static_cast<int>(pass)] : ConvTranspose2dCpuVariant::kGemm;
 }
 
