@@ -138,17 +138,27 @@ void forward_tile(const DirectConv& d, const float* zeros, int n, int p, int kb,
   for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const int64_t tap_floats = int64_t(d.C) * kNR;
   const float* block = d.packed + int64_t(kb) * d.R * d.S * tap_floats;
+  const bool interior = q0 + kMR <= d.Q;  // no pixel past the row's end
   for (int r = 0; r < d.R; ++r) {
     const int h = p * d.stride_h - d.pad_h + r;
     if (h < 0 || h >= d.H) continue;  // the whole tap row is padding: contributes 0
     const float* in_row = d.in + (int64_t(n) * d.H + h) * d.W * d.C;
     for (int s = 0; s < d.S; ++s) {
       const float* x[kMR];
+      const int w_first = q0 * d.stride_w - d.pad_w + s;
+      if (interior && w_first >= 0 && w_first + (kMR - 1) * d.stride_w < d.W) {
+        // Every pixel's tap is inside the row: evenly spaced pointers, no clamping or padding.
+        const float* base = in_row + int64_t(w_first) * d.C;
+        const int64_t step = int64_t(d.stride_w) * d.C;
 #pragma GCC unroll 16
-      for (int i = 0; i < kMR; ++i) {
-        const int q = std::min(q0 + i, d.Q - 1);
-        const int w = q * d.stride_w - d.pad_w + s;
-        x[i] = (w >= 0 && w < d.W) ? in_row + int64_t(w) * d.C : zeros;
+        for (int i = 0; i < kMR; ++i) x[i] = base + i * step;
+      } else {
+#pragma GCC unroll 16
+        for (int i = 0; i < kMR; ++i) {
+          const int q = std::min(q0 + i, d.Q - 1);
+          const int w = q * d.stride_w - d.pad_w + s;
+          x[i] = (w >= 0 && w < d.W) ? in_row + int64_t(w) * d.C : zeros;
+        }
       }
       const float* wt = block + (int64_t(r) * d.S + s) * tap_floats;
       for (int c = 0; c < d.C; ++c, wt += kNR) {

@@ -62,7 +62,7 @@ std::string describe(const Conv2dShape& s) {
 // odd and non-square sizes, stride 2, pad 0 and 1, 1x1, non-square kernels, pads and strides that
 // differ per axis, a kernel bigger than the input, a 1x1 output; then shapes aimed at the CUDA
 // tiles: nothing a multiple of a tile, C and K odd, K over 128, the U-Net's 1-channel input layer
-// and its 1x1 head.
+// and its 1x1 head; rows wide enough for the CPU direct conv's interior tiles.
 std::vector<Conv2dShape> conv2d_cases() {
   return {
       conv2d_shape(1, 7, 5, 1, 1, 3, 3, 1, 1, 1, 1),       // C=1, K=1
@@ -91,6 +91,8 @@ std::vector<Conv2dShape> conv2d_cases() {
       conv2d_shape(2, 12, 10, 16, 40, 3, 3, 1, 1, 1, 1),   // K=40: a partial tile
       conv2d_shape(1, 11, 13, 8, 8, 3, 3, 1, 1, 2, 2),     // odd sizes, stride 2
       conv2d_shape(3, 20, 20, 32, 32, 3, 3, 1, 1, 1, 1),   // several tiles, C and K multiples of 4
+      conv2d_shape(2, 5, 64, 16, 24, 3, 3, 1, 1, 1, 1),    // wide rows: the CPU direct conv's
+      conv2d_shape(1, 9, 61, 5, 18, 3, 3, 1, 1, 2, 2),     // interior tiles, stride 1 and 2
   };
 }
 
